@@ -1,0 +1,79 @@
+"""Geometric transformations of MHRot as batched tensor operations.
+
+puzzle-geom-multitask.txt §2.3: three variables are predicted, the 90°
+rotation ``r`` in (0, 90, 180, 270), the horizontal translation ``s`` in
+(0, -t_x, +t_x) and the vertical translation ``t`` in (0, -t_y, +t_y);
+their 4 x 3 x 3 = 36 compositions are scored at inference (Eq. 2).
+Translations pad by reflection so no artificial border reveals the shift.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["N_ROTATIONS", "N_TRANSLATIONS", "GEOMETRIC_LABELS", "rotate90", "translate",
+           "geometric_transform", "all_geometric_views"]
+
+N_ROTATIONS = 4
+N_TRANSLATIONS = 3  # 0, -t, +t
+#: (rotation, horizontal, vertical) label of each of the 36 compositions.
+GEOMETRIC_LABELS = torch.tensor([(r, s, t) for r in range(N_ROTATIONS)
+                                 for s in range(N_TRANSLATIONS)
+                                 for t in range(N_TRANSLATIONS)], dtype=torch.long)
+_SIGN = (0, -1, 1)
+
+
+def rotate90(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Rotate each image ``x[i]`` by ``k[i] * 90`` degrees counter-clockwise.
+
+    Loops over the four rotation classes, never over samples.
+    """
+    out = torch.empty_like(x)
+    for r in range(N_ROTATIONS):
+        idx = (k == r).nonzero(as_tuple=True)[0]
+        if len(idx):
+            out[idx] = torch.rot90(x[idx], r, dims=(-2, -1))
+    return out
+
+
+def translate(x: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+    """Shift image ``i`` by ``dx[i]`` columns and ``dy[i]`` rows (reflect padding).
+
+    One gather for the whole batch; ``|dx|, |dy|`` must be smaller than the
+    image side.
+    """
+    b, c, h, w = x.shape
+    t = int(max(dx.abs().max().item(), dy.abs().max().item(), 0)) if b else 0
+    if t == 0:
+        return x.clone()
+    mode = "reflect" if t < min(h, w) else "replicate"
+    xp = F.pad(x, (t, t, t, t), mode=mode)
+    rows = torch.arange(h, device=x.device)[None, :] + t - dy.to(x.device)[:, None]
+    cols = torch.arange(w, device=x.device)[None, :] + t - dx.to(x.device)[:, None]
+    bi = torch.arange(b, device=x.device)[:, None, None, None]
+    ci = torch.arange(c, device=x.device)[None, :, None, None]
+    return xp[bi, ci, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def geometric_transform(x: torch.Tensor, labels: torch.Tensor, shift: int) -> torch.Tensor:
+    """Apply composition ``labels[i] = (r, s, t)`` to image ``x[i]``.
+
+    Translation first (by ``shift`` pixels times -1/0/+1), then rotation.
+    """
+    labels = labels.to(x.device)
+    sign = torch.tensor(_SIGN, device=x.device)
+    moved = translate(x, sign[labels[:, 1]] * shift, sign[labels[:, 2]] * shift)
+    return rotate90(moved, labels[:, 0])
+
+
+def all_geometric_views(x: torch.Tensor, shift: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All 36 transformed copies of every image, sample-major.
+
+    Returns ``views`` of shape ``(b * 36, C, H, W)`` (the 36 views of sample
+    ``i`` at rows ``36 i ... 36 i + 35``) and their labels ``(b * 36, 3)``.
+    """
+    b = len(x)
+    labels = GEOMETRIC_LABELS.to(x.device).repeat(b, 1)
+    views = geometric_transform(x.repeat_interleave(len(GEOMETRIC_LABELS), 0), labels, shift)
+    return views, labels

@@ -1,0 +1,171 @@
+"""The skorch seam: one place that builds the configured training loop.
+
+skorch owns the loop (epochs, optimizer, callbacks, history). A pretext
+task plugs in through one narrow hook: :class:`PretextNet` calls
+``task(x)`` on every batch of images to obtain ``(inputs, targets)`` on the
+training device, then runs the module and its criterion as usual. Every
+detector builds its net through :func:`build_pretext_net`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import LRScheduler, ProgressBar
+from skorch.dataset import unpack_data
+
+__all__ = ["DeviceBatchLoader", "PretextNet", "build_pretext_net", "resolve_optimizer"]
+
+
+class DeviceBatchLoader:
+    """Mini-batches sliced from a tensor that already lives on the device.
+
+    A drop-in for ``torch.utils.data.DataLoader`` as skorch's
+    ``iterator_train``: a whole batch is one ``index_select`` instead of
+    ``batch_size`` calls to ``__getitem__`` and a collate. Shuffling draws
+    from the torch RNG, which the detector seeds from ``random_state``.
+    """
+
+    def __init__(self, dataset, batch_size: int = 128, shuffle: bool = False,
+                 drop_last: bool = False, **_ignored):
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+
+    def _tensors(self):
+        X = self.dataset.X if hasattr(self.dataset, "X") else self.dataset
+        y = getattr(self.dataset, "y", None)
+        return X, y
+
+    def __len__(self) -> int:
+        n = len(self._tensors()[0])
+        full, rest = divmod(n, self.batch_size)
+        return full if (self.drop_last or rest == 0) else full + 1
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        X, y = self._tensors()
+        n = len(X)
+        if self.shuffle:
+            order = torch.randperm(n).to(X.device)
+        else:
+            order = torch.arange(n, device=X.device)
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            if self.drop_last and len(idx) < self.batch_size:
+                break
+            yb = y.index_select(0, idx.to(y.device)) if isinstance(y, torch.Tensor) else None
+            yield X.index_select(0, idx), yb
+
+
+class PretextNet(NeuralNet):
+    """skorch ``NeuralNet`` whose batches pass through a pretext task.
+
+    Parameters
+    ----------
+    task : callable or None
+        ``task(x) -> (inputs, targets)`` turns a batch of images ``x`` of
+        shape ``(b, C, H, W)`` on the device into the network's inputs and
+        the pretext targets (tensors, or tuples of tensors), drawing its
+        randomness from the torch RNG. ``None`` trains on ``(X, y)`` as
+        given. Tasks hold CPU or numpy state only, so that a fitted net
+        pickles onto a machine without CUDA.
+    **kwargs
+        Everything ``skorch.NeuralNet`` accepts.
+    """
+
+    def __init__(self, module, criterion, *args, task: Callable | None = None, **kwargs):
+        super().__init__(module, criterion, *args, **kwargs)
+        self.task = task
+
+    def _task_batch(self, batch):
+        Xi, yi = unpack_data(batch)
+        if self.task is None:
+            return Xi, yi
+        return self.task(Xi)
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        inputs, targets = self._task_batch(batch)
+        y_pred = self.infer(inputs, **fit_params)
+        loss = self.get_loss(y_pred, targets, X=inputs, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def validation_step(self, batch, **fit_params):
+        self._set_training(False)
+        inputs, targets = self._task_batch(batch)
+        with torch.no_grad():
+            y_pred = self.infer(inputs, **fit_params)
+            loss = self.get_loss(y_pred, targets, X=inputs, training=False)
+        return {"loss": loss, "y_pred": y_pred}
+
+
+def resolve_optimizer(optimizer) -> tuple[type, dict]:
+    """Map the detectors' ``optimizer`` parameter to a class and its defaults.
+
+    ``"sgd"`` is SGD with Nesterov momentum 0.9, as the papers train;
+    ``"adam"`` is Adam; a ``torch.optim.Optimizer`` subclass is used as is.
+    """
+    if optimizer == "sgd":
+        return torch.optim.SGD, {"momentum": 0.9, "nesterov": True}
+    if optimizer == "adam":
+        return torch.optim.Adam, {}
+    return optimizer, {}
+
+
+def build_pretext_net(
+    module: torch.nn.Module,
+    criterion,
+    *,
+    task: Callable | None,
+    max_epochs: int,
+    batch_size: int,
+    lr: float,
+    optimizer="sgd",
+    weight_decay: float = 0.0,
+    callbacks: Sequence | None = None,
+    verbose: int = 0,
+    device: str = "cpu",
+    net_class: type[PretextNet] = PretextNet,
+    **kwargs,
+) -> PretextNet:
+    """Build the configured, uninitialised skorch net every detector trains with.
+
+    ``train_split=None`` (skorch would otherwise hold out 20% of the normal
+    data), the optimizer of :func:`resolve_optimizer`, a cosine annealing
+    schedule over ``max_epochs``, the user's ``callbacks`` after ours, and a
+    progress bar when ``verbose``. Extra ``kwargs`` go to the net unchanged
+    (e.g. ``optimizer__betas`` or ``criterion__weights``).
+    """
+    opt_class, opt_defaults = resolve_optimizer(optimizer)
+    opt_params = {f"optimizer__{k}": v for k, v in opt_defaults.items()}
+    opt_params["optimizer__weight_decay"] = weight_decay
+    opt_params.update({k: v for k, v in kwargs.items() if k.startswith("optimizer__")})
+    rest = {k: v for k, v in kwargs.items() if not k.startswith("optimizer__")}
+    cbs = [("cosine_lr", LRScheduler(policy=torch.optim.lr_scheduler.CosineAnnealingLR,
+                                     T_max=max(int(max_epochs), 1)))]
+    if verbose:
+        cbs.append(("progress", ProgressBar()))
+    for i, cb in enumerate(callbacks or ()):
+        cbs.append(cb if isinstance(cb, tuple) else (f"user_{i}_{type(cb).__name__}", cb))
+    return net_class(
+        module,
+        criterion,
+        task=task,
+        optimizer=opt_class,
+        lr=lr,
+        max_epochs=int(max_epochs),
+        batch_size=int(batch_size),
+        iterator_train=DeviceBatchLoader,
+        iterator_train__shuffle=True,
+        iterator_valid=DeviceBatchLoader,
+        train_split=None,
+        callbacks=cbs,
+        verbose=int(verbose),
+        device=device,
+        **opt_params,
+        **rest,
+    )

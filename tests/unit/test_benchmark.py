@@ -1,0 +1,157 @@
+"""The one-vs-all harness, its resume, the semi-supervised protocol and the CLI."""
+
+import importlib.util
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import IsolationForest
+
+from skssad.baselines import flatten_pixels, make_baseline
+from skssad.benchmark import one_vs_all, semi_supervised, stratified_subsample, summarize
+
+COLUMNS = ["normal_class", "auroc", "eer", "apcer_at_5_bpcer", "fit_seconds",
+           "score_seconds", "n_train", "n_test"]
+
+
+@pytest.fixture
+def blobs():
+    """Three well separated classes of 4x4 'images' (one bright pixel block each)."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 40)
+    X = rng.normal(0, 0.3, (120, 4, 4))
+    X[y == 0, :2, :2] += 3
+    X[y == 1, 2:, 2:] += 3
+    X[y == 2, :2, 2:] += 3
+    return X[::2], y[::2], X[1::2], y[1::2]
+
+
+def _iforest():
+    return make_baseline("iforest", random_state=0).set_params(iforest__n_estimators=20)
+
+
+def test_one_vs_all_columns_and_separation(blobs):
+    res = one_vs_all(_iforest(), *blobs)
+    assert list(res.columns[:len(COLUMNS)]) == COLUMNS
+    assert list(res.normal_class) == [0, 1, 2]
+    assert (res.auroc > 0.9).all() and res.auroc.mean() > 0.95 and (res.eer < 0.25).all()
+    assert (res.n_train == 20).all() and (res.n_test == 60).all()
+    assert summarize(res)["auroc"] == pytest.approx(res.auroc.mean())
+
+
+def test_one_vs_all_plain_sklearn_estimator_and_max_test(blobs):
+    X_tr, y_tr, X_te, y_te = blobs
+    res = one_vs_all(IsolationForest(n_estimators=10, random_state=0), X_tr.reshape(60, -1),
+                     y_tr, X_te.reshape(60, -1), y_te, classes=[1], max_test=30, max_train=10)
+    assert len(res) == 1 and res.n_test.iloc[0] == 30 and res.n_train.iloc[0] == 10
+
+
+def test_seeds_set_every_random_state(blobs):
+    res = one_vs_all(_iforest(), *blobs, classes=[0], seeds=[0, 1, 2])
+    assert list(res.seed) == [0, 1, 2]
+    assert res.auroc.nunique() > 1  # the forest's seed changed
+
+
+def test_stratified_subsample_keeps_class_shares():
+    y = np.repeat([0, 1, 2, 3], [50, 30, 15, 5])
+    idx = stratified_subsample(y, 20, random_state=0)
+    np.testing.assert_array_equal(np.bincount(y[idx]), [10, 6, 3, 1])
+    assert len(np.unique(idx)) == 20
+
+
+def test_resume_skips_finished_classes(blobs, tmp_path):
+    first = one_vs_all(_iforest(), *blobs, results_dir=tmp_path, seeds=[0])
+    parts = sorted(tmp_path.glob("class_*.csv"))
+    assert len(parts) == 3 and len(list(tmp_path.glob("class_*.npz"))) == 3
+    stamps = {p: os.stat(p).st_mtime_ns for p in parts}
+    parts[1].unlink()  # as if interrupted before class 1 finished
+    second = one_vs_all(_iforest(), *blobs, results_dir=tmp_path, seeds=[0])
+    timing = ["fit_seconds", "score_seconds"]
+    pd.testing.assert_frame_equal(first.drop(columns=timing), second.drop(columns=timing),
+                                  check_dtype=False)
+    assert os.stat(parts[0]).st_mtime_ns == stamps[parts[0]]  # not redone
+    assert parts[1].exists()
+
+
+def test_resume_refuses_a_different_configuration(blobs, tmp_path):
+    one_vs_all(_iforest(), *blobs, results_dir=tmp_path, seeds=[0], classes=[0])
+    part = tmp_path / "class_0_seed_0.csv"
+    before = os.stat(part).st_mtime_ns
+    other = _iforest().set_params(iforest__n_estimators=5)
+    res = one_vs_all(other, *blobs, results_dir=tmp_path, seeds=[0], classes=[0])
+    assert os.stat(part).st_mtime_ns != before
+    assert "n_estimators=5" in pd.read_csv(part)["config"].iloc[0]
+    assert len(res) == 1
+
+
+def test_semi_supervised_adds_gamma_share_of_anomalies(blobs):
+    res = semi_supervised(_iforest(), *blobs, gammas=[0.0, 0.2], n_draws=2, classes=[0])
+    assert list(res.gamma) == [0.0, 0.2, 0.2] and list(res.draw) == [0, 0, 1]
+    # gamma = n_anomalies / (n_normal + n_anomalies): 20 normal -> 5 anomalies.
+    assert list(res.n_known_anomalies) == [0, 5, 5]
+    with pytest.raises(ValueError, match="gammas"):
+        semi_supervised(_iforest(), *blobs, gammas=[1.0])
+
+
+def test_pixel_baselines_drop_known_anomalies(blobs):
+    X_tr, y_tr, X_te, _ = blobs
+    normal, anomalies = X_tr[y_tr == 0], X_tr[y_tr == 1]
+    plain = make_baseline("ocsvm").fit(normal).score_samples(X_te)
+    mixed = make_baseline("ocsvm").fit(np.r_[normal, anomalies],
+                                       np.r_[np.ones(20), -np.ones(20)])
+    np.testing.assert_allclose(mixed.score_samples(X_te), plain)
+    assert flatten_pixels(np.full((2, 3, 3), 255, np.uint8)).max() == 1.0
+
+
+def test_local_dask_cluster_gives_the_same_results(blobs):
+    distributed = pytest.importorskip("dask.distributed")
+    local = one_vs_all(_iforest(), *blobs, seeds=[0])
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster):
+        remote = one_vs_all(_iforest(), *blobs, seeds=[0], n_jobs=2, backend="dask")
+    pd.testing.assert_frame_equal(local.drop(columns=["fit_seconds", "score_seconds"]),
+                                  remote.drop(columns=["fit_seconds", "score_seconds"]))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed")
+def test_ray_backend(blobs):
+    import ray
+    from ray.util.joblib import register_ray
+
+    register_ray()
+    ray.init(num_cpus=1, include_dashboard=False, ignore_reinit_error=True)
+    try:
+        res = one_vs_all(_iforest(), *blobs, classes=[0], n_jobs=1, backend="ray")
+    finally:
+        ray.shutdown()
+    assert res.auroc.iloc[0] > 0.9
+
+
+def test_cli_digits_with_a_baseline(tmp_path, capsys):
+    from benchmarks.one_vs_all import main
+
+    argv = ["--dataset", "digits", "--detectors", "iforest", "ocsvm", "--classes", "0", "1",
+            "--max-test", "200", "--seeds", "2", "--out", str(tmp_path), "--quiet"]
+    res = main(argv)
+    out = capsys.readouterr().out
+    assert "AUROC per normal class" in out and "iforest: mean AUROC" in out
+    assert len(res) == 8 and (res.n_test == 200).all() and (res.auroc > 0.8).all()
+    md = (tmp_path / "results.md").read_text()
+    assert "Test set scored: 200 of 899" in md and "--max-test 200" in md and "git:" in md
+    assert len(pd.read_csv(tmp_path / "results.csv")) == 8
+    for name in ("roc_iforest.png", "roc_ocsvm.png", "auroc_per_class.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+    assert len(list((tmp_path / "parts" / "iforest").glob("*.csv"))) == 4
+    main(argv[:-1])  # resumes: everything already there
+    assert "resuming: 4 of 4" in capsys.readouterr().out
+
+
+def test_cli_unknown_detector_and_missing_data_dir(tmp_path):
+    from benchmarks.one_vs_all import main
+
+    with pytest.raises(SystemExit, match="Unknown detector 'nope'"):
+        main(["--dataset", "digits", "--detectors", "nope", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="needs --data-dir"):
+        main(["--dataset", "mnist", "--out", str(tmp_path)])
