@@ -1,0 +1,1 @@
+"""Command-line benchmarks of skssad; committed results in ``benchmarks/results/``."""

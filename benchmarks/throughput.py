@@ -1,0 +1,190 @@
+"""Training and scoring throughput of each detector, against a plain PyTorch loop.
+
+For every detector of ``skssad.profiles.DETECTORS`` that imports (or those
+named), fit on ``--n-train`` images for ``--epochs`` epochs and score
+``--n-score`` images; then run a plain PyTorch loop on the same network,
+pretext task, criterion, optimizer and data: ``task(x) -> module -> loss
+-> backward -> step`` per batch, and the detector's own ``_score_chunk``
+under ``no_grad`` on fixed-size chunks. The ratio ``skssad / plain`` is the
+share of plain-loop speed the library keeps (1.0 = no overhead from
+skorch, validation and scaling). Epoch times come from skorch's history
+(``dur``), the first epoch dropped as warm-up. Usage, from the repository
+root::
+
+    OMP_NUM_THREADS=1 python -m benchmarks.throughput --out benchmarks/results/throughput.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def _data(n: int, random_state: int = 0) -> np.ndarray:
+    """``n`` real 8x8 digits (one class, tiled, lightly jittered) as uint8 images."""
+    from skssad.datasets import load_digits_images
+
+    d = load_digits_images()
+    base = d.images[d.target == 0]
+    rng = np.random.default_rng(random_state)
+    X = base[rng.integers(0, len(base), n)].astype(np.int16)
+    X += rng.integers(-8, 9, X.shape).astype(np.int16)
+    return np.clip(X, 0, 255).astype(np.uint8)
+
+
+def _plain_train(det, X: torch.Tensor, epochs: int, batch_size: int) -> float | None:
+    """Seconds per epoch of a plain loop with the fitted net's module, task and criterion."""
+    from skssad.training import PretextNet
+
+    net = det.net_
+    if type(net).train_step_single is not PretextNet.train_step_single:
+        return None  # a custom training step: no generic plain equivalent
+    module = copy.deepcopy(net.module_).train()
+    criterion = copy.deepcopy(net.criterion_)
+    opt_cls = type(net.optimizer_)
+    opt = opt_cls(module.parameters(), **{k: v for k, v in net.optimizer_.defaults.items()
+                                          if k not in ("initial_lr",)})
+    task = net.task
+    durations = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        order = torch.randperm(len(X))
+        for start in range(0, len(X), batch_size):
+            x = X[order[start:start + batch_size]]
+            inputs, targets = task(x) if task is not None else (x, None)
+            # skorch's infer: a dict of inputs goes to forward as keyword arguments.
+            y_pred = module(**inputs) if isinstance(inputs, dict) else module(inputs)
+            loss = criterion(y_pred, targets)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        durations.append(time.perf_counter() - t0)
+    return float(np.mean(durations[1:] if len(durations) > 1 else durations))
+
+
+def _plain_score(det, X: torch.Tensor) -> float:
+    """Seconds to score ``X`` with the detector's ``_score_chunk`` alone, same chunking."""
+    from skssad.base import INFERENCE_CHUNK
+
+    det._eval_mode()
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for start in range(0, len(X), INFERENCE_CHUNK):
+            chunk = X[start:start + INFERENCE_CHUNK]
+            if len(chunk) < INFERENCE_CHUNK:
+                pad = chunk.new_zeros((INFERENCE_CHUNK - len(chunk), *chunk.shape[1:]))
+                chunk = torch.cat([chunk, pad])
+            det._score_chunk(chunk)
+    return time.perf_counter() - t0
+
+
+def measure(name: str, profile: str, n_train: int, n_score: int, epochs: int) -> dict:
+    from skssad.profiles import make_detector
+
+    det = make_detector(name, profile, max_epochs=epochs, random_state=0, device="cpu")
+    if name == "frame_permutation":  # a video detector: moving-digit clips
+        from skssad.datasets._video import make_moving_digits
+
+        X_train = make_moving_digits(n_train, random_state=0)[0]
+        X_score = make_moving_digits(n_score, random_state=1)[0]
+    else:
+        X_train, X_score = _data(n_train, 0), _data(n_score, 1)
+    det.fit(X_train)
+    durs = [h["dur"] for h in det.net_.history] if hasattr(det, "net_") else []
+    epoch_s = float(np.mean(durs[1:] if len(durs) > 1 else durs)) if durs else float("nan")
+    notes = []
+    try:
+        X_t = det._as_tensor(X_train, reset=False)
+        plain_epoch = _plain_train(det, X_t, epochs, det.batch_size)
+        X_s = det._as_tensor(X_score, reset=False)
+        _plain_score(det, X_s[:1])
+    except Exception as exc:  # noqa: BLE001 - the plain loop is generic, a detector may not fit it
+        notes.append(f"no plain loop ({type(exc).__name__}: {exc})")
+        plain_epoch, X_s = None, None
+    # Scoring is cheap to repeat: best of 3, alternating, against a shared CPU's noise.
+    score_s = plain_score = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        det.score_samples(X_score)
+        score_s = min(score_s, time.perf_counter() - t0)
+        if X_s is not None:
+            plain_score = min(plain_score, _plain_score(det, X_s))
+    row = {"detector": type(det).__name__, "name": name,
+           "input": f"{det.input_size}x{det.input_size}",
+           "train img/s": n_train / epoch_s,
+           "train img/s (plain torch)": n_train / plain_epoch if plain_epoch else float("nan"),
+           "score img/s": n_score / score_s,
+           "score img/s (plain torch)": (n_score / plain_score if np.isfinite(plain_score)
+                                         else float("nan"))}
+    row["train ratio"] = row["train img/s"] / row["train img/s (plain torch)"]
+    row["score ratio"] = row["score img/s"] / row["score img/s (plain torch)"]
+    row["notes"] = "; ".join(notes)
+    return row
+
+
+def main(argv=None) -> list[dict]:
+    from benchmarks.one_vs_all import _git_sha, machine
+    from skssad.profiles import DETECTORS
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.throughput",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("--detectors", nargs="+", default=None,
+                   help=f"default: every importable one of {sorted(DETECTORS)}")
+    p.add_argument("--profile", choices=("quick", "paper"), default="quick")
+    p.add_argument("--n-train", type=int, default=512)
+    p.add_argument("--n-score", type=int, default=512)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--out", default=None, help="markdown file to write")
+    args = p.parse_args(argv)
+    if "OMP_NUM_THREADS" in os.environ:
+        torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
+    started = datetime.datetime.now(datetime.UTC)
+    rows, skipped = [], []
+    for name in args.detectors or sorted(DETECTORS):
+        try:
+            rows.append(measure(name, args.profile, args.n_train, args.n_score, args.epochs))
+        except Exception as exc:  # noqa: BLE001 - one detector must not stop the others
+            skipped.append(f"{name} ({type(exc).__name__}: {exc})")
+            continue
+        r = rows[-1]
+        print(f"{name}: train {r['train img/s']:.0f} img/s "
+              f"(plain {r['train img/s (plain torch)']:.0f}, ratio {r['train ratio']:.2f}); "
+              f"score {r['score img/s']:.0f} img/s "
+              f"(plain {r['score img/s (plain torch)']:.0f}, ratio {r['score ratio']:.2f})",
+              flush=True)
+    cols = list(rows[0]) if rows else []
+    lines = [f"# Throughput, profile `{args.profile}`", "",
+             f"- Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} python -m "
+             f"benchmarks.throughput {' '.join(argv if argv is not None else sys.argv[1:])}`",
+             f"- git: {_git_sha()}", f"- Machine: {machine()}",
+             f"- Date: {started:%Y-%m-%d %H:%M} UTC",
+             f"- Data: {args.n_train} training / {args.n_score} scored 8x8 digits "
+             f"(upsampled to the input size; moving-digit videos for frame_permutation), "
+             f"{args.epochs} epochs, first epoch dropped",
+             "- train img/s counts source images per second (each yields the task's views); "
+             "plain torch = the same module, task, criterion and optimizer in a bare loop; "
+             "scoring best of 3; "
+             "score plain = the detector's `_score_chunk` on the same padded chunks; "
+             "ratio = skssad / plain (nan: custom training step, no generic plain loop)", "",
+             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join(f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c])
+                                       for c in cols) + " |")
+    if skipped:
+        lines += ["", "Not measured: " + "; ".join(skipped)]
+    if args.out:
+        Path(args.out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines[-len(rows) - 2:]))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

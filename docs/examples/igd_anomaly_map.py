@@ -1,0 +1,34 @@
+"""Anomaly maps with IGD
+``IGDDetector.anomaly_map`` gives a per-pixel map (Eq. 12 of the IGD
+paper) of the input's size, higher where the image is anomalous. A tiny
+model trained for a few seconds on patches of scikit-image's brick texture
+is asked where a dark stain was painted in; the pixel-level AUROC measures
+how well its map finds the stain (longer training sharpens the maps).
+"""
+# requires: IGDDetector
+
+import numpy as np
+import torch
+from skimage import data
+from skimage.transform import resize
+from sklearn.metrics import roc_auc_score
+
+from skssad import IGDDetector
+
+torch.set_num_threads(1)
+rng = np.random.RandomState(0)
+brick = resize(data.brick(), (128, 128), anti_aliasing=True)
+corners = rng.randint(0, 128 - 16, size=(96, 2))
+patches = np.stack([brick[r:r + 16, c:c + 16] for r, c in corners]).astype(np.float32)
+
+det = IGDDetector(encoder_widths=(8, 16), decoder_widths=(16, 8), latent_dim=16,
+                  input_size=16, patch_size=16, patch_stride=16, max_epochs=6,
+                  batch_size=32, random_state=0).fit(patches)
+test = patches[:8].copy()
+mask = np.zeros(test.shape, dtype=bool)
+mask[:, 4:12, 4:12] = True
+test[mask] = 0.0  # synthetic local defect: a dark stain
+maps = det.anomaly_map(test)
+print("anomaly map shape", maps.shape)
+print(f"mean map inside the stain {maps[mask].mean():.3f}, outside {maps[~mask].mean():.3f}")
+print(f"pixel-level AUROC {roc_auc_score(mask.ravel(), maps.ravel()):.3f}")
