@@ -80,3 +80,18 @@ def test_example_runs(path):
                           capture_output=True, text=True, timeout=EXAMPLE_TIMEOUT_S)
     assert proc.returncode == 0, f"{path.name} failed:\n{proc.stdout}\n{proc.stderr}"
     assert proc.stdout.strip(), f"{path.name} printed nothing"
+
+
+def test_results_markdown_with_a_wrapped_code_span_converts_to_valid_rest():
+    """A benchmark result whose inline code wraps over two lines (as the AnoMem
+    tables' detector line does) must become one reST literal, not a dangling one."""
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        from skssad_docs import markdown_to_rst
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    md = "- Detector: `Det(a=1,\n   b=2)`, max_train=10\n\n| x | y |\n|---|---|\n| 1 | `z` |\n"
+    rst = markdown_to_rst(md)
+    assert "- Detector: ``Det(a=1, b=2)``, max_train=10" in rst
+    assert "     - ``z``" in rst
+    assert all(line.count("``") % 2 == 0 for line in rst.splitlines())

@@ -94,6 +94,11 @@ def markdown_to_rst(md: str, level_char: str = "~") -> str:
                 out += ["     - " + (_inline(c) or r"\ ") for c in row[1:]]
             out.append("")
             continue
+        # A code span may be soft-wrapped over several lines (Markdown allows it,
+        # reST does not): join the following lines until the backticks pair up.
+        while line.count("`") % 2 and i + 1 < len(lines) and lines[i + 1].strip():
+            i += 1
+            line = line.rstrip() + " " + lines[i].strip()
         m = re.match(r"(#+)\s+(.*)", line)
         if m:
             out += ["", f".. rubric:: {_inline(m.group(2).strip(), literals=False)}", ""]
