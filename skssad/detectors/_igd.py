@@ -32,10 +32,12 @@ from ..losses import (
     glocal_reconstruction_loss,
     glocal_reconstruction_map,
 )
+from ..losses._reconstruction import deep_svdd_center, deep_svdd_radius
 from ..nets import IGDNet
 from ..training import PretextNet, build_pretext_net
 
-__all__ = ["IGDDetector", "IGDObjective", "IGDTrainingNet", "DescriptorEStep"]
+__all__ = ["IGDDetector", "IGDObjective", "IGDTrainingNet", "DescriptorEStep",
+           "overlay_anomaly_map"]
 
 
 class IGDObjective(nn.Module):
@@ -45,9 +47,10 @@ class IGDObjective(nn.Module):
     """
 
     def __init__(self, *, descriptor="gsvdd", rho=0.15, beta=0.5, lam=0.1, gamma=0.2,
-                 win_size=5):
+                 win_size=5, nu=0.1):
         super().__init__()
         self.descriptor = descriptor
+        self.nu = nu
         self.rho = rho
         self.beta = beta
         self.lam = lam
@@ -65,12 +68,18 @@ class IGDObjective(nn.Module):
                                          win_size=self.win_size)
 
     def descriptor_loss(self, z, module):
-        """ℓ_h of Eq. (7) (Gaussian SVDD), or Deep SVDD's ‖z - c‖², or 0."""
+        """Training term: ℓ_h of Eq. (7) (Gaussian SVDD), the soft-boundary Deep SVDD, or 0."""
         if self.descriptor == "gsvdd":
             return gaussian_svdd_loss(z, module.center, module.var)
         if self.descriptor == "dsvdd":
-            return deep_svdd_loss(z, module.center)
+            return deep_svdd_loss(z, module.center, module.radius2, self.nu)
         return z.new_zeros(len(z))
+
+    def descriptor_score(self, z, module):
+        """ℓ_h in the score of Eq. (11): Eq. (7), or Deep SVDD's ‖z - c‖² - R², or 0."""
+        if self.descriptor == "dsvdd":
+            return deep_svdd_loss(z, module.center) - module.radius2
+        return self.descriptor_loss(z, module)
 
 
 class IGDTrainingNet(PretextNet):
@@ -126,32 +135,51 @@ def _embed(module, X: torch.Tensor, batch: int = 256) -> torch.Tensor:
 
 
 class DescriptorEStep(Callback):
-    """E-step of Eq. (7) at every epoch start and after training.
+    """E-step of Eq. (7) at every epoch start and after training (§3.1, §3.3).
 
     Gaussian SVDD: μ_γ and σ²_γ = max(κ · mean ‖f(x) - μ‖², min_var) from the
-    encoder's embeddings of the whole training set. Deep SVDD: the centre is
-    fixed once from the initial embeddings (Ruff et al. 2018).
+    encoder's embeddings of the whole training set. Soft-boundary Deep SVDD
+    (Table 5): the centre c is fixed once from the initial embeddings, R² is
+    re-fitted as the (1 - ν)-quantile of ‖f(x) - c‖² (Ruff et al. 2018).
     """
 
-    def __init__(self, descriptor="gsvdd", kappa=0.5, min_var=1.0):
+    def __init__(self, descriptor="gsvdd", kappa=0.5, min_var=1.0, nu=0.1):
         self.descriptor = descriptor
         self.kappa = kappa
         self.min_var = min_var
+        self.nu = nu
 
-    def _estep(self, net, X):
-        mu, var = gaussian_svdd_estep(_embed(net.module_, X), kappa=self.kappa,
-                                      min_var=self.min_var)
-        net.module_.center.copy_(mu)
-        net.module_.var.fill_(var)
+    def _estep(self, net, X, first=False):
+        module = net.module_
+        z = _embed(module, X)
+        if self.descriptor == "gsvdd":
+            mu, var = gaussian_svdd_estep(z, kappa=self.kappa, min_var=self.min_var)
+            module.center.copy_(mu)
+            module.var.fill_(var)
+        elif first:
+            module.center.copy_(deep_svdd_center(z))
+            module.radius2.zero_()
+        else:
+            module.radius2.fill_(deep_svdd_radius(z, module.center, self.nu))
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
-        if self.descriptor is None or (self.descriptor == "dsvdd" and len(net.history) > 1):
-            return
-        self._estep(net, dataset_train.X)
+        if self.descriptor is not None:
+            self._estep(net, dataset_train.X, first=len(net.history) <= 1)
 
     def on_train_end(self, net, X=None, **kwargs):
-        if self.descriptor == "gsvdd":
+        if self.descriptor is not None:
             self._estep(net, X)
+
+
+class _CriticLR(Callback):
+    """The critic's optimizer follows the auto-encoder's learning-rate schedule (§4.2)."""
+
+    def on_epoch_begin(self, net, **kwargs):
+        critic_opt = getattr(net, "critic_optimizer_", None)
+        if critic_opt is not None:
+            lr = net.optimizer_.param_groups[0]["lr"]
+            for group in critic_opt.param_groups:
+                group["lr"] = lr
 
 
 def _poly_schedule(max_epochs: int, power: float = 0.9):
@@ -216,8 +244,9 @@ class IGDDetector(BaseDetector):
     latent_dim : int, default=128
         d_z, the embedding size (§4.2).
     descriptor : {"gsvdd", "dsvdd"} or None, default="gsvdd"
-        One-class descriptor on the embeddings: Gaussian SVDD (Eq. 7), Deep
-        SVDD (Table 5's alternative) or none (reconstruction only).
+        One-class descriptor on the embeddings: Gaussian SVDD (Eq. 7), the
+        soft-boundary Deep SVDD of Ruff et al. (Table 5's alternative; its
+        score term is ‖z - c‖² - R²) or none (reconstruction only).
     interpolation : bool, default=True
         Train the ACAI critic and its interpolation penalty (Eq. 2, 5, 6).
     rho : float, default=0.15
@@ -234,6 +263,9 @@ class IGDDetector(BaseDetector):
         κ of the variance estimate in Eq. (7).
     min_var : float, default=1.0
         Lower bound of σ²_γ (§4.2).
+    nu : float, default=0.1
+        ν of the soft-boundary Deep SVDD (``descriptor="dsvdd"``, Table 5):
+        R² is the (1 - ν)-quantile of the training distances.
     win_size : int, default=5
         Odd Gaussian window (σ = 1.5) of the MS-SSIM.
     patch_size : int, default=32
@@ -285,7 +317,24 @@ class IGDDetector(BaseDetector):
 
     See Also
     --------
+    overlay_anomaly_map : draw an :meth:`anomaly_map` over its image.
     GeometricTransformDetector : self-supervised classification instead of reconstruction.
+
+    Notes
+    -----
+    One auto-encoder serves both terms of Eq. (8): m_G is the 5-scale
+    MS-SSIM of the whole model input, m_L the 4-scale MS-SSIM of the window
+    around each pixel, averaged (the paper trains a separate 256x256
+    global model for MVTec AD, §4.2, and uses the global term alone on
+    MNIST / CIFAR-10, footnote 1: ``beta=1``). MS-SSIM is computed by the
+    direct implementation in :mod:`skssad.losses` (checked against
+    ``pytorch_msssim`` in the tests), because ``pytorch_msssim`` refuses
+    inputs of 32 pixels or less and has no per-pixel map. Images are in
+    [0, 1], so the MS-SSIM constants use L = 1 rather than the paper's
+    ImageNet-normalised range 4.7579. The E-step runs before every epoch
+    (the reference code re-estimates every 10 epochs). The critic has its
+    own Adam optimizer on the same polynomial schedule. Knowledge
+    distillation (Eq. 10) runs only when a ``teacher`` is given.
 
     References
     ----------
@@ -319,6 +368,7 @@ class IGDDetector(BaseDetector):
         "gamma": [Interval(Real, 0, 1, closed="both")],
         "kappa": [Interval(Real, 0, 1, closed="right")],
         "min_var": [Interval(Real, 0, None, closed="neither")],
+        "nu": [Interval(Real, 0, 1, closed="right")],
         "win_size": [Interval(Integral, 1, None, closed="left")],
         "patch_size": [Interval(Integral, 4, None, closed="left")],
         "patch_stride": [Interval(Integral, 1, None, closed="left")],
@@ -328,7 +378,7 @@ class IGDDetector(BaseDetector):
 
     def __init__(self, *, encoder_widths=(128, 256, 512), decoder_widths=(256, 128, 64),
                  latent_dim=128, descriptor="gsvdd", interpolation=True, rho=0.15, beta=0.5,
-                 xi=0.5, lam=0.1, gamma=0.2, kappa=0.5, min_var=1.0, win_size=5,
+                 xi=0.5, lam=0.1, gamma=0.2, kappa=0.5, min_var=1.0, nu=0.1, win_size=5,
                  patch_size=32, patch_stride=16, teacher=None, teacher_epochs=10,
                  input_size=32, image_shape=None, contamination=0.1, max_epochs=128,
                  batch_size=64, lr=1e-4, optimizer="adam", weight_decay=1e-6,
@@ -345,6 +395,7 @@ class IGDDetector(BaseDetector):
         self.gamma = gamma
         self.kappa = kappa
         self.min_var = min_var
+        self.nu = nu
         self.win_size = win_size
         self.patch_size = patch_size
         self.patch_stride = patch_stride
@@ -405,13 +456,15 @@ class IGDDetector(BaseDetector):
         if self.teacher is not None:
             self._distill(module.encoder, X_train)
         objective = IGDObjective(descriptor=self.descriptor, rho=self.rho, beta=self.beta,
-                                 lam=self.lam, gamma=self.gamma, win_size=self.win_size)
+                                 lam=self.lam, gamma=self.gamma, win_size=self.win_size,
+                                 nu=self.nu)
         extra = {}
         if len(X_train) % self.batch_size == 1:
             # batch norm cannot train on a last batch of one sample
             extra["iterator_train__drop_last"] = True
-        cbs = [("descriptor_estep", DescriptorEStep(self.descriptor, self.kappa, self.min_var)),
-               *(self.callbacks or [])]
+        cbs = [("descriptor_estep", DescriptorEStep(self.descriptor, self.kappa, self.min_var,
+                                                    self.nu)),
+               ("critic_lr", _CriticLR()), *(self.callbacks or [])]
         self.net_ = self._make_net(module, objective, None, net_class=IGDTrainingNet,
                                    callbacks=cbs, **extra)
         _with_poly_lr(self.net_, self.max_epochs)
@@ -441,7 +494,7 @@ class IGDDetector(BaseDetector):
         """Eq. (11) per patch, and the parts needed by Eq. (12)."""
         module, obj = self.net_.module_, self.net_.criterion_
         z, x_rec = module(patches)
-        l_h = obj.descriptor_loss(z, module)
+        l_h = obj.descriptor_score(z, module)
         xi = self.xi if self.descriptor is not None else 1.0
         return z, x_rec, xi, l_h
 
@@ -505,3 +558,64 @@ class IGDDetector(BaseDetector):
                                       align_corners=False)[:, 0]
                 out.append(m.float().cpu())
         return torch.cat(out).numpy()
+
+
+def _heat(t: np.ndarray) -> np.ndarray:
+    """Black-red-yellow-white colour ramp of values in [0, 1]: ``(..., 3)``."""
+    return np.clip(np.stack([3 * t, 3 * t - 1, 3 * t - 2], -1), 0, 1)
+
+
+def overlay_anomaly_map(image, anomaly_map, *, alpha: float = 0.5, vmin=None, vmax=None,
+                        cmap=None) -> np.ndarray:
+    """Blend an anomaly map (e.g. from :meth:`IGDDetector.anomaly_map`) over its image.
+
+    Parameters
+    ----------
+    image : array-like of shape (H, W) or (H, W, C)
+        Grayscale or RGB(A) image; uint8 is divided by 255, floats are
+        min-max scaled to [0, 1].
+    anomaly_map : array-like of shape (H, W)
+        Higher = more anomalous (the Eq. 12 map of one image).
+    alpha : float, default=0.5
+        Opacity of the coloured map.
+    vmin, vmax : float or None
+        Map values shown as the coldest and hottest colour; default the
+        map's own minimum and maximum (pass fixed values to compare images).
+    cmap : callable or str or None
+        ``cmap(values in [0, 1]) -> (..., 3 or 4)`` colours, or a matplotlib
+        colormap name (needs matplotlib); None uses a built-in black-red-
+        yellow-white ramp.
+
+    Returns
+    -------
+    overlay : ndarray of shape (H, W, 3), float in [0, 1]
+        Ready for ``plt.imshow`` or ``skimage.io.imsave``.
+    """
+    img = np.asarray(image)
+    amap = np.asarray(anomaly_map, dtype=np.float64)
+    if img.ndim not in (2, 3) or amap.shape != img.shape[:2]:
+        raise ValueError(f"Expected an image (H, W) or (H, W, C) and a map (H, W) of the same "
+                         f"size; got {img.shape} and {amap.shape}.")
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}.")
+    if img.dtype == np.uint8:
+        img = img / 255.0
+    else:
+        img = img.astype(np.float64)
+        lo, hi = img.min(), img.max()
+        img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+    rgb = np.repeat(img[..., None], 3, -1) if img.ndim == 2 else img[..., :3]
+    if rgb.shape[-1] == 1:
+        rgb = np.repeat(rgb, 3, -1)
+    lo = amap.min() if vmin is None else vmin
+    hi = amap.max() if vmax is None else vmax
+    t = np.clip((amap - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(amap)
+    if cmap is None:
+        colours = _heat(t)
+    else:
+        if isinstance(cmap, str):
+            import matplotlib
+
+            cmap = matplotlib.colormaps[cmap]
+        colours = np.asarray(cmap(t), dtype=np.float64)[..., :3]
+    return (1 - alpha) * rgb + alpha * colours

@@ -124,8 +124,9 @@ class IGDNet(nn.Module):
     """Encoder, decoder and critic of IGD in one module, plus the descriptor's state.
 
     ``forward(x)`` returns ``(z, x_rec)``. The buffers ``center`` (μ_γ, or
-    the Deep SVDD centre) and ``var`` (σ²_γ) hold the E-step's estimates of
-    Eq. (7), so they follow the module across devices and pickling.
+    the Deep SVDD centre), ``var`` (σ²_γ) and ``radius2`` (the soft-boundary
+    Deep SVDD's R²) hold the E-step's estimates of Eq. (7), so they follow
+    the module across devices and pickling.
     """
 
     def __init__(self, in_channels: int, *, encoder_widths=(128, 256, 512),
@@ -137,6 +138,7 @@ class IGDNet(nn.Module):
         self.critic = Critic(in_channels, encoder_widths, input_size) if critic else None
         self.register_buffer("center", torch.zeros(latent_dim))
         self.register_buffer("var", torch.ones(()))
+        self.register_buffer("radius2", torch.zeros(()))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.encoder(x)

@@ -1,11 +1,15 @@
 """IGDDetector end to end (igd-interpolated-gaussian-descriptor.txt §3)."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
+from skorch.callbacks import Callback
 
 from skssad import IGDDetector
+from skssad.detectors._igd import overlay_anomaly_map
 
 TINY = dict(encoder_widths=(8, 8, 8), decoder_widths=(8, 8, 8), latent_dim=8, input_size=8,
             batch_size=32, lr=1e-3, random_state=0, device="cpu")
@@ -20,10 +24,37 @@ def test_separates_one_digit_class(digits):
 
 def test_critic_and_descriptor_are_trained(digits):
     X, y = digits
-    det = IGDDetector(max_epochs=2, **TINY).fit(X[y == 1][:64])
+    det = IGDDetector(max_epochs=2, **TINY)
+    det.fit(X[y == 1][:64])
     assert "critic_loss" in det.net_.history[-1, "batches"][-1]
     assert det.net_.module_.var >= 1.0
     assert np.std(det.score_samples(X[:50])) > 0
+
+
+class _Snapshot(Callback):
+    def on_train_begin(self, net, **kwargs):
+        self.before = copy.deepcopy(net.module_.state_dict())
+
+
+def test_all_three_networks_change_during_fit(digits):
+    """Encoder, decoder and critic are all updated (no silent training failure)."""
+    X, y = digits
+    snap = _Snapshot()
+    det = IGDDetector(max_epochs=1, callbacks=[snap], **TINY).fit(X[y == 1][:64])
+    after = det.net_.module_.state_dict()
+    for part in ("encoder.stem", "encoder.project", "decoder.out", "critic.body.stem"):
+        key = f"{part}.weight"
+        assert not torch.equal(snap.before[key], after[key]), part
+
+
+def test_critic_learning_rate_follows_the_schedule(digits):
+    X, y = digits
+    det = IGDDetector(max_epochs=3, **TINY).fit(X[y == 2][:64])
+    lr_ae = det.net_.optimizer_.param_groups[0]["lr"]
+    lr_critic = det.net_.critic_optimizer_.param_groups[0]["lr"]
+    assert lr_ae < TINY["lr"]  # §4.2 polynomial decay
+    # the critic took the auto-encoder's rate at the start of the last epoch
+    assert 0 < lr_critic < TINY["lr"] and lr_critic >= lr_ae
 
 
 def test_anomaly_map_shape_and_patches():
@@ -42,6 +73,27 @@ def test_teacher_option_trains(digits):
     det = IGDDetector(max_epochs=1, teacher=teacher, teacher_epochs=1, **TINY).fit(X[:40])
     assert np.isfinite(det.distill_loss_)
     assert not det.net_.module_.encoder.stem.weight.requires_grad
+
+
+def test_soft_boundary_dsvdd_fits_a_radius(digits):
+    X, y = digits
+    det = IGDDetector(max_epochs=2, descriptor="dsvdd", nu=0.2, **TINY).fit(X[y == 3][:64])
+    module = det.net_.module_
+    assert float(module.radius2) > 0
+    assert (module.center.abs() >= 0.1 - 1e-6).all()  # Ruff et al.'s eps on the centre
+
+
+def test_overlay_anomaly_map():
+    image = np.full((6, 5), 128, dtype=np.uint8)
+    amap = np.zeros((6, 5))
+    amap[2, 3] = 4.0
+    out = overlay_anomaly_map(image, amap, alpha=0.5)
+    assert out.shape == (6, 5, 3) and out.min() >= 0 and out.max() <= 1
+    hot, cold = out[2, 3], out[0, 0]
+    assert hot[0] > cold[0] + 0.4  # the anomalous pixel is drawn hot
+    np.testing.assert_allclose(cold, 0.5 * 128 / 255)  # coldest colour is black
+    with pytest.raises(ValueError, match="same"):
+        overlay_anomaly_map(image, amap[:3])
 
 
 @pytest.mark.parametrize("descriptor, interpolation", [(None, False), ("dsvdd", True)])

@@ -72,3 +72,18 @@ def test_critic_learns_alpha_on_interpolations():
     alpha = torch.tensor([0.1, 0.4])
     pred = critic(alpha[:, None] * a + (1 - alpha[:, None]) * b)
     torch.testing.assert_close(pred, alpha, atol=0.05, rtol=0)
+
+
+def test_soft_boundary_deep_svdd():
+    from skssad.losses._reconstruction import deep_svdd_center, deep_svdd_loss, deep_svdd_radius
+
+    z = torch.tensor([[0.0, 1.0], [0.0, 2.0], [0.0, 3.0], [0.0, 10.0]])
+    c = deep_svdd_center(z[:3], eps=0.1)
+    torch.testing.assert_close(c, torch.tensor([0.1, 2.0]))  # |c_i| < eps pushed to eps
+    r2 = deep_svdd_radius(z[:3], c, nu=0.5)
+    d = ((z - c) ** 2).sum(1)
+    assert r2 == pytest.approx(float(torch.quantile(d[:3], 0.5)))
+    loss = deep_svdd_loss(z, c, torch.tensor(r2), nu=0.5)
+    # inside the sphere only R² is paid; outside, the excess is weighted by 1/ν
+    torch.testing.assert_close(loss, r2 + torch.clamp(d - r2, min=0) / 0.5)
+    torch.testing.assert_close(deep_svdd_loss(z, c), d)
