@@ -3,8 +3,13 @@
 import numpy as np
 import torch
 
-from skssad.tasks.geometric import GEOMETRIC_LABELS, all_geometric_views, \
-    geometric_transform, rotate90, translate
+from skssad.tasks.geometric import (
+    GEOMETRIC_LABELS,
+    all_geometric_views,
+    geometric_transform,
+    rotate90,
+    translate,
+)
 
 
 def _images(b=5, c=2, s=8):
