@@ -35,12 +35,28 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .training import build_pretext_net
 
-__all__ = ["BaseDetector", "resolve_device", "images_to_nchw", "resize_images"]
+__all__ = ["BaseDetector", "resolve_device", "images_to_nchw", "resize_images",
+           "padded_chunks"]
 
 #: Samples per padded inference chunk. Every chunk has exactly this many
 #: samples, so a sample's score is bit-identical whatever else is scored
 #: with it (CPU kernels change their summation order with the batch size).
 INFERENCE_CHUNK = 32
+
+
+def padded_chunks(X: torch.Tensor, size: int = INFERENCE_CHUNK):
+    """Yield ``(chunk, b)``: ``X`` cut into chunks of exactly ``size`` rows.
+
+    The last chunk is zero-padded to ``size``; ``b`` is its number of real
+    rows. Fixed-size chunks keep every result bit-identical whatever else
+    is scored with it (DESIGN.md, batch independence).
+    """
+    for start in range(0, len(X), size):
+        chunk = X[start:start + size]
+        b = len(chunk)
+        if b < size:
+            chunk = torch.cat([chunk, chunk.new_zeros((size - b, *chunk.shape[1:]))])
+        yield chunk, b
 
 
 def resolve_device(device: str) -> str:
@@ -238,12 +254,7 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         self._eval_mode()
         out = []
         with torch.no_grad():
-            for start in range(0, len(X), INFERENCE_CHUNK):
-                chunk = X[start:start + INFERENCE_CHUNK]
-                b = len(chunk)
-                if b < INFERENCE_CHUNK:
-                    pad = chunk.new_zeros((INFERENCE_CHUNK - b, *chunk.shape[1:]))
-                    chunk = torch.cat([chunk, pad])
+            for chunk, b in padded_chunks(X):
                 out.append(self._score_chunk(chunk)[:b].double().cpu())
         return torch.cat(out).numpy() if out else np.empty(0)
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import BaseDetector, Interval, StrOptions
+from ..base import BaseDetector, Interval, StrOptions, padded_chunks
 from ..nets import Standardize
 from ..nets.siamese import CaffeNetBase, SiameseFrameNet, SmallFrameCNN
 from ..tasks.frames import (
@@ -257,11 +257,7 @@ class FramePermutationDetector(BaseDetector):
         self._eval_mode()
         size, out = max(1, self._chunk_views // len(self.score_labels_)), []
         with torch.no_grad():
-            for start in range(0, len(segments), size):
-                chunk = segments[start:start + size]
-                b = len(chunk)
-                if b < size:  # fixed-size chunks: bit-identical scores whatever the batch
-                    chunk = torch.cat([chunk, chunk.new_zeros((size - b, *chunk.shape[1:]))])
+            for chunk, b in padded_chunks(segments, size):
                 out.append(-self._score_chunk(chunk)[:b].double().cpu())
         losses = torch.cat(out).numpy() if out else np.empty(0)
         return losses, owner

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from skorch.callbacks import GradientNormClipping
 from torch import nn
 
-from ..base import INFERENCE_CHUNK, BaseDetector, Interval, StrOptions
+from ..base import INFERENCE_CHUNK, BaseDetector, Interval, StrOptions, padded_chunks
 from ..fusion import fuse
 from ..losses import MultiHeadCrossEntropy
 from ..losses._density import (
@@ -734,12 +734,7 @@ class PuzzleTintColorDetector(BaseDetector):
         self._eval_mode()
         out = []
         with torch.no_grad():
-            for start in range(0, len(X), INFERENCE_CHUNK):
-                chunk = X[start:start + INFERENCE_CHUNK]
-                b = len(chunk)
-                if b < INFERENCE_CHUNK:
-                    chunk = torch.cat([chunk, chunk.new_zeros((INFERENCE_CHUNK - b,
-                                                               *chunk.shape[1:]))])
+            for chunk, b in padded_chunks(X):
                 raw = self._raw_chunk(chunk)
                 pieces = self._piece_scores(raw, self._ood_scores(raw))
                 out.append(self._fuse_tasks(pieces)[:b].double().cpu())
