@@ -1,0 +1,375 @@
+"""IGDDetector studies (igd-interpolated-gaussian-descriptor.txt §4): one-vs-all, Table 5, maps.
+
+Usage (2-core CPU, from the repository root)::
+
+    OMP_NUM_THREADS=1 python -m benchmarks.igd_study --part digits
+    OMP_NUM_THREADS=1 python -m benchmarks.igd_study --part mnist --max-test 2000
+    OMP_NUM_THREADS=1 python -m benchmarks.igd_study --part ablation            # digits
+    OMP_NUM_THREADS=1 python -m benchmarks.igd_study --part texture
+
+``digits`` / ``mnist``: one-vs-all with the ``quick`` profile (digits: the
+stratified 50/50 split of scikit-learn's digits used by the harness; MNIST:
+the official train/t10k IDX files, training images capped by the profile's
+``max_train``, a stratified ``--max-test`` subsample of t10k).
+``ablation``: Table 5 without knowledge distillation (no pre-trained
+teacher is available offline): MS-SSIM auto-encoder alone, + soft-boundary
+Deep SVDD, + Gaussian SVDD, + ACAI interpolation (the full model), on
+digits (``--dataset mnist`` for a MNIST run). ``texture``: pixel-level AUROC
+of ``anomaly_map`` (Eq. 12) on :func:`make_texture_defects`, one model per
+texture of ``skimage.data`` (brick, grass, gravel) trained on defect-free
+crops, in patch mode (``input_size=None``) with the quick profile's networks.
+
+Each part writes ``benchmarks/results/igd_<part>.md`` and a CSV of its rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils import Bunch, check_random_state
+
+from skssad.benchmark import one_vs_all
+from skssad.datasets import load_digits_images, load_mnist
+from skssad.profiles import make_detector, profile_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+MNIST = ROOT.parent / "shared" / "data" / "mnist"
+
+#: Table 5 (§4.5) without KD: (label, detector overrides).
+ABLATION = [
+    ("MS-SSIM", dict(descriptor=None, interpolation=False)),
+    ("MS-SSIM + DSVDD", dict(descriptor="dsvdd", interpolation=False)),
+    ("MS-SSIM + GSVDD", dict(descriptor="gsvdd", interpolation=False)),
+    ("MS-SSIM + GSVDD + INTER (full)", dict(descriptor="gsvdd", interpolation=True)),
+]
+TEXTURES = ("brick", "grass", "gravel")
+#: Patch mode for the textures: the quick profile's networks on 32x32 patches
+#: (the paper's local model input, §4.2) cut from 64x64 crops.
+TEXTURE_OVERRIDES = dict(input_size=None, patch_size=32, patch_stride=16)
+
+
+# --------------------------------------------------------------------------- data
+def make_texture_defects(texture: str = "brick", *, n_train: int = 200, n_test: int = 100,
+                         size: int = 64, scale: float = 0.5, defect_share: float = 0.5,
+                         random_state=0) -> Bunch:
+    """Defect-free training crops and test crops with synthetic local defects and masks.
+
+    Crops of ``size x size`` pixels are cut at random from a ``skimage.data``
+    texture (``"brick"``, ``"grass"`` or ``"gravel"``; 512x512 grayscale,
+    resized by ``scale``): training crops from the top half, test crops from
+    the bottom half, so no test pixel was seen in training. A share
+    ``defect_share`` of the test crops receives one local defect of 6-20
+    pixels, of a random kind:
+
+    - ``stain``: an ellipse blended towards a dark or bright grey;
+    - ``scratch``: a straight line 2-3 pixels thick of a random grey;
+    - ``swap``: a square replaced by the same-sized square of another texture;
+    - ``smear``: a square blurred flat (its structure removed, its mean kept).
+
+    Returns a Bunch with ``train`` (n_train, size, size) uint8, ``test``
+    (n_test, size, size) uint8, ``masks`` (n_test, size, size) bool (True =
+    defect pixel), ``target`` (n_test,) 1 normal / -1 defective, ``kinds``
+    (n_test,) str ("" for normal crops).
+    """
+    from skimage import data
+    from skimage.draw import ellipse, line
+    from skimage.transform import rescale
+
+    if texture not in TEXTURES:
+        raise ValueError(f"texture must be one of {TEXTURES}, got {texture!r}.")
+    rng = check_random_state(random_state)
+
+    def load(name):
+        img = getattr(data, name)().astype(np.float64) / 255.0
+        return rescale(img, scale, anti_aliasing=True) if scale != 1 else img
+
+    img = load(texture)
+    half = img.shape[0] // 2
+    if half < size:
+        raise ValueError(f"size={size} does not fit in half of the {img.shape} texture.")
+
+    def crops(rows, n):
+        r = rng.randint(rows[0], rows[1] - size + 1, n)
+        c = rng.randint(0, img.shape[1] - size + 1, n)
+        return np.stack([img[i:i + size, j:j + size] for i, j in zip(r, c, strict=True)])
+
+    train = crops((0, half), n_train)
+    test = crops((half, img.shape[0]), n_test)
+    others = [load(t) for t in TEXTURES if t != texture]
+    masks = np.zeros(test.shape, dtype=bool)
+    kinds = np.array([""] * n_test, dtype=object)
+    n_bad = int(round(defect_share * n_test))
+    for k in rng.choice(n_test, n_bad, replace=False):
+        x, m = test[k], masks[k]
+        kind = ("stain", "scratch", "swap", "smear")[rng.randint(4)]
+        d = rng.randint(6, 21)
+        r0, c0 = rng.randint(2, size - d - 1, 2)
+        if kind == "stain":
+            rr, cc = ellipse(r0 + d / 2, c0 + d / 2, d / 2, rng.uniform(0.4, 1) * d / 2,
+                             shape=x.shape, rotation=rng.uniform(0, np.pi))
+            grey = rng.choice([rng.uniform(0, 0.15), rng.uniform(0.85, 1)])
+            x[rr, cc] = 0.2 * x[rr, cc] + 0.8 * grey
+            m[rr, cc] = True
+        elif kind == "scratch":
+            angle = rng.uniform(0, np.pi)
+            dr, dc = np.sin(angle) * (d + 4) / 2, np.cos(angle) * (d + 4) / 2
+            rc, cc0 = r0 + d / 2, c0 + d / 2
+            grey = rng.uniform(0, 1)
+            for off in range(rng.randint(2, 4)):
+                rr, cc = line(*(int(round(v)) for v in (rc - dr + off, cc0 - dc,
+                                                       rc + dr + off, cc0 + dc)))
+                ok = (rr >= 0) & (rr < size) & (cc >= 0) & (cc < size)
+                x[rr[ok], cc[ok]] = grey
+                m[rr[ok], cc[ok]] = True
+        elif kind == "swap":
+            src = others[rng.randint(len(others))]
+            i, j = rng.randint(0, src.shape[0] - d, 2)
+            x[r0:r0 + d, c0:c0 + d] = src[i:i + d, j:j + d]
+            m[r0:r0 + d, c0:c0 + d] = True
+        else:  # smear
+            x[r0:r0 + d, c0:c0 + d] = x[r0:r0 + d, c0:c0 + d].mean()
+            m[r0:r0 + d, c0:c0 + d] = True
+        kinds[k] = kind
+    target = np.where(masks.any((1, 2)), -1, 1)
+    to_u8 = lambda a: np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)  # noqa: E731
+    return Bunch(train=to_u8(train), test=to_u8(test), masks=masks, target=target,
+                 kinds=kinds.astype(str), texture=texture)
+
+
+def _digits_split(seed: int):
+    d = load_digits_images()
+    Xtr, Xte, ytr, yte = train_test_split(d.images, d.target, test_size=0.5,
+                                          stratify=d.target, random_state=seed)
+    return Xtr, ytr, Xte, yte
+
+
+# --------------------------------------------------------------------------- report
+def _git_sha() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                             capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                "skssad", "benchmarks/igd_study.py"], cwd=ROOT, text=True,
+                               capture_output=True).stdout.strip()
+        return sha + (" (with uncommitted changes in skssad/ or this script)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _header(title: str, argv) -> list[str]:
+    cmd = ("OMP_NUM_THREADS=" + os.environ.get("OMP_NUM_THREADS", "unset")
+           + " python -m benchmarks.igd_study " + " ".join(argv))
+    return [f"# {title}", "", f"- Command: `{cmd}`", f"- git: {_git_sha()}",
+            f"- Machine: {os.cpu_count()}-core {platform.machine()} CPU ({platform.system()}), "
+            f"torch {torch.__version__}, torch threads={torch.get_num_threads()}, "
+            f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, one process; "
+            "shared with another benchmark job running at the same time",
+            f"- Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC"]
+
+
+def _md(df: pd.DataFrame) -> list[str]:
+    cols = [str(c) for c in df.columns]
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in df.itertuples(index=False):
+        out.append("| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v)
+                                     for v in row) + " |")
+    return out
+
+
+def _write(part: str, lines: list[str], df: pd.DataFrame) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"igd_{part}.md").write_text("\n".join(lines) + "\n")
+    df.to_csv(RESULTS / f"igd_{part}.csv", index=False)
+    print("\n".join(lines), flush=True)
+
+
+def _one_vs_all_lines(df: pd.DataFrame, wall: float) -> list[str]:
+    cols = ["normal_class", "auroc", "eer", "apcer_at_5_bpcer", "fit_seconds",
+            "score_seconds", "n_train", "n_test"]
+    return [f"**Mean AUROC {df.auroc.mean():.4f}** (min {df.auroc.min():.4f}), mean EER "
+            f"{df.eer.mean():.4f}; wall time {wall:.0f} s (fit {df.fit_seconds.sum():.0f} s, "
+            f"score {df.score_seconds.sum():.0f} s)", "", *_md(df[cols].round(4))]
+
+
+# --------------------------------------------------------------------------- parts
+def _data(dataset: str, seed: int):
+    if dataset == "digits":
+        Xtr, ytr, Xte, yte = _digits_split(seed)
+        return Xtr, ytr, Xte, yte, ("scikit-learn digits (8x8, upsampled to the model input), "
+                                    f"stratified 50/50 split (seed {seed}): {len(ytr)} train, "
+                                    f"{len(yte)} test images")
+    tr, te = load_mnist(MNIST, "train"), load_mnist(MNIST, "t10k")
+    return (tr.images, tr.target, te.images, te.target,
+            f"MNIST IDX files in {MNIST}: {len(tr.target)} train / {len(te.target)} t10k")
+
+
+def run_one_vs_all(args, argv) -> None:
+    Xtr, ytr, Xte, yte, desc = _data(args.part, args.seed)
+    _, harness = profile_settings("igd", "quick")
+    max_train = args.max_train if args.max_train is not None else harness.get("max_train")
+    max_test = args.max_test if args.part == "mnist" else None
+    det = make_detector("igd", "quick", random_state=args.seed)
+    t0 = time.perf_counter()
+    df = one_vs_all(det, Xtr, ytr, Xte, yte, classes=args.classes, max_train=max_train,
+                    max_test=max_test, random_state=args.seed, verbose=1)
+    wall = time.perf_counter() - t0
+    lines = _header(f"IGD one-vs-all on {args.part}, quick profile", argv) + [
+        f"- Data: {desc}; training images per normal class capped at max_train={max_train}; "
+        f"test images scored: {int(df.n_test.iloc[0])}"
+        + (f" (class-stratified subsample, --max-test {max_test})" if max_test else ""),
+        f"- Detector: `{det!r}`".replace("\n", " "), ""] + _one_vs_all_lines(df, wall)
+    lines += ["", f"Wall time: {wall:.0f} s"]
+    _write(args.part, lines, df.assign(config=repr(det).replace("\n", " "),
+                                       max_train=max_train))
+
+
+def run_ablation(args, argv) -> None:
+    Xtr, ytr, Xte, yte, desc = _data(args.dataset, args.seed)
+    _, harness = profile_settings("igd", "quick")
+    max_train = args.max_train if args.max_train is not None else harness.get("max_train")
+    max_test = args.max_test if args.dataset == "mnist" else None
+    rows, frames = [], []
+    t_all = time.perf_counter()
+    for label, kw in ABLATION:
+        det = make_detector("igd", "quick", random_state=args.seed, **kw)
+        t0 = time.perf_counter()
+        df = one_vs_all(det, Xtr, ytr, Xte, yte, classes=args.classes, max_train=max_train,
+                        max_test=max_test, random_state=args.seed, verbose=1)
+        wall = time.perf_counter() - t0
+        rows.append({"variant": label, "mean_auroc": df.auroc.mean(),
+                     "min_auroc": df.auroc.min(), "wall_s": f"{wall:.0f}",
+                     "overrides": ", ".join(f"{k}={v!r}" for k, v in kw.items())})
+        frames.append(df.assign(variant=label))
+        print(rows[-1], flush=True)
+    df = pd.concat(frames, ignore_index=True)
+    per = df.pivot(index="normal_class", columns="variant", values="auroc")
+    per = per[[label for label, _ in ABLATION]].reset_index()
+    wall = time.perf_counter() - t_all
+    lines = _header(f"IGD ablation (Table 5, without KD) on {args.dataset}, quick profile",
+                    argv) + [
+        f"- Data: {desc}; max_train={max_train}"
+        + (f", --max-test {max_test} (class-stratified)" if max_test else ""),
+        f"- Base detector: `{make_detector('igd', 'quick', random_state=args.seed)!r}`",
+        "- KD (Eq. 10) is left out: it needs an ImageNet-pre-trained teacher, and nothing is "
+        "downloaded.", "", "Mean AUROC over the one-vs-all classes:", "",
+        *_md(pd.DataFrame(rows)), "", "AUROC per normal class:", "", *_md(per.round(4)), "",
+        f"Wall time: {wall:.0f} s"]
+    _write("ablation", lines, df)
+
+
+def run_texture(args, argv) -> None:
+    rows = []
+    t_all = time.perf_counter()
+    det = None
+    for texture in args.textures:
+        d = make_texture_defects(texture, n_train=args.n_train, n_test=args.n_test,
+                                 random_state=args.seed)
+        det = make_detector("igd", "quick", random_state=args.seed, **TEXTURE_OVERRIDES)
+        t0 = time.perf_counter()
+        det.fit(d.train)
+        fit_s = time.perf_counter() - t0
+        maps = det.anomaly_map(d.test)
+        scores = det.score_samples(d.test)
+        bad = d.target == -1
+        per_image = [roc_auc_score(d.masks[i].ravel(), maps[i].ravel())
+                     for i in np.flatnonzero(bad)]
+        row = {"texture": texture,
+               "pixel_auroc_pooled": roc_auc_score(d.masks.ravel(), maps.ravel()),
+               "pixel_auroc_defective_pooled": roc_auc_score(d.masks[bad].ravel(),
+                                                             maps[bad].ravel()),
+               "pixel_auroc_mean_per_image": float(np.mean(per_image)),
+               "image_auroc": roc_auc_score(d.target == 1, scores),
+               "n_train": len(d.train), "n_test": len(d.test), "n_defective": int(bad.sum()),
+               "fit_seconds": round(fit_s, 1),
+               "total_seconds": round(time.perf_counter() - t0, 1)}
+        for kind in ("stain", "scratch", "swap", "smear"):
+            sel = np.flatnonzero(d.kinds == kind)
+            row[f"per_image_{kind}"] = (float(np.mean([per_image[list(np.flatnonzero(bad))
+                                                                  .index(i)] for i in sel]))
+                                        if len(sel) else float("nan"))
+        rows.append(row)
+        print(row, flush=True)
+        if args.figure:
+            _texture_figure(det, d, maps, texture)
+    df = pd.DataFrame(rows)
+    wall = time.perf_counter() - t_all
+    lines = _header("IGD pixel-level anomaly maps (Eq. 12) on synthetic texture defects", argv)
+    lines += [
+        f"- Data: benchmarks.igd_study.make_texture_defects(texture, n_train={args.n_train}, "
+        f"n_test={args.n_test}, size=64, scale=0.5, defect_share=0.5, random_state={args.seed})"
+        ": 64x64 crops of the skimage.data texture resized to 256x256; train crops from the "
+        "top half (defect-free), test crops from the bottom half, half of them with one "
+        "stain / scratch / swapped-texture square / smeared square of 6-20 px and its mask",
+        f"- Detector: `{det!r}` (the quick profile's networks; input_size=None: 32x32 "
+        "patches, stride 16; the map of a pixel averages the patches covering it)",
+        "- pixel_auroc_pooled: all pixels of all test crops; "
+        "pixel_auroc_defective_pooled: all pixels of the defective crops; "
+        "pixel_auroc_mean_per_image: mean over defective crops of each crop's pixel AUROC "
+        "(the paper's Table 4 protocol); image_auroc: score_samples, normal vs defective "
+        "crops; per_image_<kind>: the per-image pixel AUROC by defect kind", "",
+        *_md(df), "",
+        f"Mean over textures: pooled pixel AUROC {df.pixel_auroc_pooled.mean():.4f}, "
+        f"per-image pixel AUROC {df.pixel_auroc_mean_per_image.mean():.4f}, image AUROC "
+        f"{df.image_auroc.mean():.4f}", "", f"Wall time: {wall:.0f} s"]
+    _write("texture", lines, df.assign(config=repr(det).replace("\n", " ")))
+
+
+def _texture_figure(det, d, maps, texture) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from skssad.detectors._igd import overlay_anomaly_map
+
+    idx = np.flatnonzero(d.target == -1)[:4]
+    fig, axes = plt.subplots(3, len(idx), figsize=(2 * len(idx), 6))
+    lo, hi = np.percentile(maps, [1, 99.9])
+    for col, i in enumerate(idx):
+        axes[0, col].imshow(d.test[i], cmap="gray")
+        axes[0, col].set_title(d.kinds[i], fontsize=8)
+        axes[1, col].imshow(d.masks[i], cmap="gray")
+        axes[2, col].imshow(overlay_anomaly_map(d.test[i], maps[i], vmin=lo, vmax=hi))
+        for r in range(3):
+            axes[r, col].set_axis_off()
+    fig.tight_layout()
+    fig.savefig(RESULTS / f"igd_texture_{texture}.png", dpi=80)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--part", choices=["digits", "mnist", "ablation", "texture"], required=True)
+    p.add_argument("--dataset", choices=["digits", "mnist"], default="digits",
+                   help="ablation only")
+    p.add_argument("--max-test", type=int, default=2000, help="MNIST test subsample")
+    p.add_argument("--max-train", type=int, default=None,
+                   help="override the quick profile's max_train")
+    p.add_argument("--classes", type=int, nargs="*", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--textures", nargs="+", default=list(TEXTURES), choices=TEXTURES)
+    p.add_argument("--n-train", type=int, default=200, help="texture training crops")
+    p.add_argument("--n-test", type=int, default=100, help="texture test crops")
+    p.add_argument("--figure", action="store_true", help="texture: save overlay figures")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = p.parse_args(argv)
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    {"digits": run_one_vs_all, "mnist": run_one_vs_all, "ablation": run_ablation,
+     "texture": run_texture}[args.part](args, argv)
+
+
+if __name__ == "__main__":
+    main()
