@@ -13,6 +13,8 @@ per-class rows) with the command, sizes and the detector configuration.
 from __future__ import annotations
 
 import argparse
+import datetime
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,14 +29,32 @@ from skssad.profiles import make_detector, profile_settings
 RESULTS = Path(__file__).parent / "results"
 MNIST = "/work/shared/data/mnist"
 
-#: Table 4(b): learned memory vs k-means centroids, two scales vs the last one.
-ABLATIONS = {
-    "memory, scales 3+4": {},
-    "memory, scale 4": dict(scales=(4,), n_memory=(32,), sampling_ratio=(1.0,)),
-    "k-means, scales 3+4": dict(memory="kmeans"),
-    "k-means, scale 4": dict(memory="kmeans", scales=(4,), n_memory=(32,),
-                             sampling_ratio=(1.0,)),
-}
+MACHINE = "2-core x86_64 CPU, OMP_NUM_THREADS=1, shared with another benchmark job"
+
+
+def _ablations() -> dict[str, dict]:
+    """Table 4(b): learned memory vs k-means centroids, all profile scales vs the last one."""
+    params, _ = profile_settings("anomem", "quick")
+    scales = tuple(params.get("scales", (3, 4)))
+    last = dict(scales=scales[-1:], n_memory=tuple(params["n_memory"])[-1:],
+                sampling_ratio=tuple(params.get("sampling_ratio", (0.3, 1.0)))[-1:])
+    all_name = "+".join(str(s) for s in scales)
+    return {f"memory, scales {all_name}": {},
+            f"memory, scale {scales[-1]}": last,
+            f"k-means, scales {all_name}": dict(memory="kmeans"),
+            f"k-means, scale {scales[-1]}": dict(memory="kmeans", **last)}
+
+
+def _git_sha() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, cwd=Path(__file__).parent, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "skssad", "benchmarks"],
+                               capture_output=True, text=True,
+                               cwd=Path(__file__).parent).stdout.strip()
+        return sha + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def _digits_split():
@@ -64,15 +84,16 @@ def main(argv=None) -> None:
     max_train = harness.get("max_train")
     cmd = "OMP_NUM_THREADS=1 python -m benchmarks.anomem_study " + " ".join(
         sys.argv[1:] if argv is None else argv)
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = [f"# AnoMem {a.part} (quick profile)", "", f"- Command: `{cmd}`",
-            "- Machine: 2-core CPU shared with parallel agents, OMP_NUM_THREADS=1",
+            f"- git: {_git_sha()}", f"- Machine: {MACHINE}", f"- Date: {now}",
             f"- Detector: `{make_detector('anomem', random_state=0)!r}`, "
             f"max_train={max_train}", ""]
     t0 = time.time()
     if a.part == "ablation":
         Xtr, ytr, Xte, yte = _digits_split()
         rows, frames = ["| variant | mean AUROC | fit s/class |", "|---|---|---|"], []
-        for name, kw in ABLATIONS.items():
+        for name, kw in _ablations().items():
             df = one_vs_all(make_detector("anomem", random_state=0, **kw), Xtr, ytr, Xte,
                             yte, classes=a.classes, max_train=max_train)
             df["variant"] = name

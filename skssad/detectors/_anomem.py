@@ -165,6 +165,10 @@ class AnoMemDetector(BaseDetector):
         Epochs of the semi-supervised second stage (Adam, lr 1e-3).
     crop_scale : tuple of float, default=(0.3, 1.0)
         Area range of the random resized crop.
+    flip : bool, default=True
+        Random horizontal symmetry in the views (§4.2, as SimCLR). False
+        is beyond the paper: on digits, where a mirrored digit is not a
+        normal sample, learning flip invariance only blurs the normal class.
     input_size, image_shape, contamination, max_epochs, batch_size, lr, optimizer, \
 weight_decay, callbacks, verbose, device, random_state
         As in :class:`~skssad.base.BaseDetector` (defaults: input 32, 20 epochs,
@@ -188,9 +192,8 @@ weight_decay, callbacks, verbose, device, random_state
 
     References
     ----------
-    .. [1] Jezequel et al., "Efficient anomaly detection with budget annotation
-       using semi-supervised residual transformer / AnoMem: Memory-efficient
-       multi-scale anomaly detection with contrasted memory" (anomem-contrasted-memory.txt).
+    .. [1] L. Jézéquel, N.-S. Vu, J. Beaudet and A. Histace, "Anomaly Detection
+       via Multi-Scale Contrasted Memory" (anomem-contrasted-memory.txt).
 
     Examples
     --------
@@ -222,13 +225,14 @@ weight_decay, callbacks, verbose, device, random_state
         "hidden": [Interval(Integral, 1, None, closed="left")],
         "supervised_epochs": [Interval(Integral, 1, None, closed="left")],
         "crop_scale": [tuple, list],
+        "flip": ["boolean"],
     }
 
     def __init__(self, *, scales=(3, 4), n_memory=(512, 256), beta=2.0, n_retrieval_steps=1,
                  sampling_ratio=(0.3, 1.0), tau=0.1, lambda_v=0.05, margin=2.0,
                  deviation="cosine", memory="hopfield", depth=18, width=64, pool_size=2, hidden=64,
-                 supervised_epochs=30, crop_scale=(0.3, 1.0), input_size=32, image_shape=None,
-                 contamination=0.1, max_epochs=20, batch_size=64, lr=0.05, optimizer="sgd",
+                 supervised_epochs=30, crop_scale=(0.3, 1.0), flip=True, input_size=32,
+                 image_shape=None, contamination=0.1, max_epochs=20, batch_size=64, lr=0.05, optimizer="sgd",
                  weight_decay=5e-4, callbacks=None, verbose=0, device="auto",
                  random_state=None):
         self.scales = scales
@@ -247,6 +251,7 @@ weight_decay, callbacks, verbose, device, random_state
         self.hidden = hidden
         self.supervised_epochs = supervised_epochs
         self.crop_scale = crop_scale
+        self.flip = flip
         self.input_size = input_size
         self.image_shape = image_shape
         self.contamination = contamination
@@ -293,7 +298,7 @@ weight_decay, callbacks, verbose, device, random_state
         use_memory = self.memory == "hopfield"
         criterion = ContrastedMemoryLoss(self.tau, self.lambda_v, self.scale_weights_,
                                          self.sampling_ratio, use_memory=use_memory)
-        self.net_ = self._make_net(module, criterion, ContrastiveTask(self.crop_scale),
+        self.net_ = self._make_net(module, criterion, ContrastiveTask(self.crop_scale, flip=self.flip),
                                    net_class=ContrastedMemoryNet)
         self.net_.fit(X, torch.from_numpy(y01).to(X.device))
         if not use_memory:

@@ -69,13 +69,14 @@ class ContrastiveTask:
     """Pretext hook: two independent views ``t(x), t'(x)`` of a batch (Alg. 1, l. 5-6)."""
 
     def __init__(self, crop_scale=(0.3, 1.0), jitter: float = 0.4, blur_p: float = 0.5,
-                 noise_std: float = 0.03):
+                 noise_std: float = 0.03, flip: bool = True):
         self.crop_scale = tuple(crop_scale)
+        self.flip = bool(flip)
         self.jitter = float(jitter)
         self.blur_p = float(blur_p)
         self.noise_std = float(noise_std)
 
     def __call__(self, x: torch.Tensor):
         kw = dict(crop_scale=self.crop_scale, jitter=self.jitter, blur_p=self.blur_p,
-                  noise_std=self.noise_std)
+                  noise_std=self.noise_std, flip=getattr(self, "flip", True))
         return contrastive_view(x, **kw), contrastive_view(x, **kw)
