@@ -84,7 +84,7 @@ def main(argv=None) -> None:
     max_train = harness.get("max_train")
     cmd = "OMP_NUM_THREADS=1 python -m benchmarks.anomem_study " + " ".join(
         sys.argv[1:] if argv is None else argv)
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     head = [f"# AnoMem {a.part} (quick profile)", "", f"- Command: `{cmd}`",
             f"- git: {_git_sha()}", f"- Machine: {MACHINE}", f"- Date: {now}",
             f"- Detector: `{make_detector('anomem', random_state=0)!r}`, "

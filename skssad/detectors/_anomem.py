@@ -232,8 +232,8 @@ weight_decay, callbacks, verbose, device, random_state
                  sampling_ratio=(0.3, 1.0), tau=0.1, lambda_v=0.05, margin=2.0,
                  deviation="cosine", memory="hopfield", depth=18, width=64, pool_size=2, hidden=64,
                  supervised_epochs=30, crop_scale=(0.3, 1.0), flip=True, input_size=32,
-                 image_shape=None, contamination=0.1, max_epochs=20, batch_size=64, lr=0.05, optimizer="sgd",
-                 weight_decay=5e-4, callbacks=None, verbose=0, device="auto",
+                 image_shape=None, contamination=0.1, max_epochs=20, batch_size=64, lr=0.05,
+                 optimizer="sgd", weight_decay=5e-4, callbacks=None, verbose=0, device="auto",
                  random_state=None):
         self.scales = scales
         self.n_memory = n_memory
@@ -298,8 +298,8 @@ weight_decay, callbacks, verbose, device, random_state
         use_memory = self.memory == "hopfield"
         criterion = ContrastedMemoryLoss(self.tau, self.lambda_v, self.scale_weights_,
                                          self.sampling_ratio, use_memory=use_memory)
-        self.net_ = self._make_net(module, criterion, ContrastiveTask(self.crop_scale, flip=self.flip),
-                                   net_class=ContrastedMemoryNet)
+        task = ContrastiveTask(self.crop_scale, flip=self.flip)
+        self.net_ = self._make_net(module, criterion, task, net_class=ContrastedMemoryNet)
         self.net_.fit(X, torch.from_numpy(y01).to(X.device))
         if not use_memory:
             self._fit_kmeans_memory(X[normal])
