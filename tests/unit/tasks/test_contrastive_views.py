@@ -40,3 +40,15 @@ def test_seeded_views_reproducible():
 def test_bad_shape_raises():
     with pytest.raises(ValueError, match="B, C, H, W"):
         contrastive_view(torch.rand(8, 8))
+
+
+@pytest.mark.parametrize("flip", [True, False])
+def test_task_flip_option(flip):
+    # Left-right ramp: a flipped view decreases along the width.
+    x = torch.linspace(0, 1, 16).repeat(64, 1, 16, 1)
+    torch.manual_seed(0)
+    task = ContrastiveTask(crop_scale=(1.0, 1.0), jitter=0.0, blur_p=0.0, noise_std=0.0,
+                           flip=flip)
+    v1, _ = task(x)
+    flipped = (v1[:, 0, 0, -1] < v1[:, 0, 0, 0]).sum()
+    assert (flipped > 0) == flip
