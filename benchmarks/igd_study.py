@@ -28,6 +28,7 @@ import argparse
 import datetime
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -47,6 +48,7 @@ from skssad.profiles import make_detector, profile_settings
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
+_STARTED: dict = {}
 
 #: Table 5 (§4.5) without KD: (label, detector overrides).
 ABLATION = [
@@ -172,12 +174,16 @@ def _git_sha() -> str:
 def _header(title: str, argv) -> list[str]:
     cmd = ("OMP_NUM_THREADS=" + os.environ.get("OMP_NUM_THREADS", "unset")
            + " python -m benchmarks.igd_study " + " ".join(argv))
-    return [f"# {title}", "", f"- Command: `{cmd}`", f"- git: {_git_sha()}",
+    return [f"# {title}", "", f"- Command: `{cmd}`", f"- git (at start): {_STARTED['sha']}",
             f"- Machine: {os.cpu_count()}-core {platform.machine()} CPU ({platform.system()}), "
             f"torch {torch.__version__}, torch threads={torch.get_num_threads()}, "
             f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, one process; "
             "shared with another benchmark job running at the same time",
-            f"- Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC"]
+            f"- Date (start): {_STARTED['date']:%Y-%m-%d %H:%M} UTC"]
+
+
+def _repr(det) -> str:
+    return re.sub(r"\s+", " ", repr(det))
 
 
 def _md(df: pd.DataFrame) -> list[str]:
@@ -230,9 +236,9 @@ def run_one_vs_all(args, argv) -> None:
         f"- Data: {desc}; training images per normal class capped at max_train={max_train}; "
         f"test images scored: {int(df.n_test.iloc[0])}"
         + (f" (class-stratified subsample, --max-test {max_test})" if max_test else ""),
-        f"- Detector: `{det!r}`".replace("\n", " "), ""] + _one_vs_all_lines(df, wall)
+        f"- Detector: `{_repr(det)}`", ""] + _one_vs_all_lines(df, wall)
     lines += ["", f"Wall time: {wall:.0f} s"]
-    _write(args.part, lines, df.assign(config=repr(det).replace("\n", " "),
+    _write(args.part, lines, df.assign(config=_repr(det),
                                        max_train=max_train))
 
 
@@ -262,7 +268,7 @@ def run_ablation(args, argv) -> None:
                     argv) + [
         f"- Data: {desc}; max_train={max_train}"
         + (f", --max-test {max_test} (class-stratified)" if max_test else ""),
-        f"- Base detector: `{make_detector('igd', 'quick', random_state=args.seed)!r}`",
+        f"- Base detector: `{_repr(make_detector('igd', 'quick', random_state=args.seed))}`",
         "- KD (Eq. 10) is left out: it needs an ImageNet-pre-trained teacher, and nothing is "
         "downloaded.", "", "Mean AUROC over the one-vs-all classes:", "",
         *_md(pd.DataFrame(rows)), "", "AUROC per normal class:", "", *_md(per.round(4)), "",
@@ -313,7 +319,7 @@ def run_texture(args, argv) -> None:
         ": 64x64 crops of the skimage.data texture resized to 256x256; train crops from the "
         "top half (defect-free), test crops from the bottom half, half of them with one "
         "stain / scratch / swapped-texture square / smeared square of 6-20 px and its mask",
-        f"- Detector: `{det!r}` (the quick profile's networks; input_size=None: 32x32 "
+        f"- Detector: `{_repr(det)}` (the quick profile's networks; input_size=None: 32x32 "
         "patches, stride 16; the map of a pixel averages the patches covering it)",
         "- pixel_auroc_pooled: all pixels of all test crops; "
         "pixel_auroc_defective_pooled: all pixels of the defective crops; "
@@ -324,7 +330,7 @@ def run_texture(args, argv) -> None:
         f"Mean over textures: pooled pixel AUROC {df.pixel_auroc_pooled.mean():.4f}, "
         f"per-image pixel AUROC {df.pixel_auroc_mean_per_image.mean():.4f}, image AUROC "
         f"{df.image_auroc.mean():.4f}", "", f"Wall time: {wall:.0f} s"]
-    _write("texture", lines, df.assign(config=repr(det).replace("\n", " ")))
+    _write("texture", lines, df.assign(config=_repr(det)))
 
 
 def _texture_figure(det, d, maps, texture) -> None:
@@ -366,6 +372,7 @@ def main(argv=None) -> None:
     p.add_argument("--figure", action="store_true", help="texture: save overlay figures")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
+    _STARTED.update(sha=_git_sha(), date=datetime.datetime.now(datetime.UTC))
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     {"digits": run_one_vs_all, "mnist": run_one_vs_all, "ablation": run_ablation,
      "texture": run_texture}[args.part](args, argv)
