@@ -19,7 +19,8 @@ of ``anomaly_map`` (Eq. 12) on :func:`make_texture_defects`, one model per
 texture of ``skimage.data`` (brick, grass, gravel) trained on defect-free
 crops, in patch mode (``input_size=None``) with the quick profile's networks.
 
-Each part writes ``benchmarks/results/igd_<part>.md`` and a CSV of its rows.
+Each part writes ``benchmarks/results/igd_<part>.md`` and a CSV of its rows
+(``igd_ablation_mnist`` for ``--part ablation --dataset mnist``).
 """
 
 from __future__ import annotations
@@ -274,7 +275,7 @@ def run_ablation(args, argv) -> None:
         "downloaded.", "", "Mean AUROC over the one-vs-all classes:", "",
         *_md(pd.DataFrame(rows)), "", "AUROC per normal class:", "", *_md(per.round(4)), "",
         f"Wall time: {wall:.0f} s"]
-    _write("ablation", lines, df)
+    _write("ablation" if args.dataset == "digits" else f"ablation_{args.dataset}", lines, df)
 
 
 def run_texture(args, argv) -> None:
