@@ -21,7 +21,7 @@ from skorch.callbacks import Callback, LRScheduler
 from skorch.dataset import unpack_data
 from torch import nn
 
-from ..base import INFERENCE_CHUNK, BaseDetector, Interval, StrOptions
+from ..base import BaseDetector, Interval, StrOptions, padded_chunks
 from ..losses import (
     acai_autoencoder_penalty,
     acai_critic_loss,
@@ -546,12 +546,7 @@ class IGDDetector(BaseDetector):
         self._eval_mode()
         out = []
         with torch.no_grad():
-            for start in range(0, len(T), INFERENCE_CHUNK):
-                chunk = T[start:start + INFERENCE_CHUNK]
-                b = len(chunk)
-                if b < INFERENCE_CHUNK:  # fixed-size chunks: batch-independent maps
-                    pad = chunk.new_zeros((INFERENCE_CHUNK - b, *chunk.shape[1:]))
-                    chunk = torch.cat([chunk, pad])
+            for chunk, b in padded_chunks(T):  # fixed-size chunks: batch-independent maps
                 m = self._map_chunk(chunk)[:b]
                 if m.shape[-2:] != self.input_shape_[1:]:
                     m = F.interpolate(m[:, None], size=self.input_shape_[1:], mode="bilinear",
