@@ -15,7 +15,7 @@ the official train/t10k IDX files, training images capped by the profile's
 teacher is available offline): MS-SSIM auto-encoder alone, + soft-boundary
 Deep SVDD, + Gaussian SVDD, + ACAI interpolation (the full model), on
 digits (``--dataset mnist`` for a MNIST run). ``texture``: pixel-level AUROC
-of ``anomaly_map`` (Eq. 12) on :func:`make_texture_defects`, one model per
+of ``anomaly_map`` (Eq. 12) on :func:`skssad.datasets.make_texture_defects`, one model per
 texture of ``skimage.data`` (brick, grass, gravel) trained on defect-free
 crops, in patch mode (``input_size=None``) with the quick profile's networks.
 
@@ -40,10 +40,9 @@ import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
-from sklearn.utils import Bunch, check_random_state
 
 from skssad.benchmark import one_vs_all
-from skssad.datasets import load_digits_images, load_mnist
+from skssad.datasets import TEXTURES, load_digits_images, load_mnist, make_texture_defects
 from skssad.profiles import make_detector, profile_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +57,6 @@ ABLATION = [
     ("MS-SSIM + GSVDD", dict(descriptor="gsvdd", interpolation=False)),
     ("MS-SSIM + GSVDD + INTER (full)", dict(descriptor="gsvdd", interpolation=True)),
 ]
-TEXTURES = ("brick", "grass", "gravel")
 #: Patch mode for the textures: the quick profile's networks on 32x32 patches
 #: (the paper's local model input, §4.2) cut from 64x64 crops, and the paper's
 #: MVTec AD weight of the global MS-SSIM, beta = 0.1 (§4.2).
@@ -66,93 +64,6 @@ TEXTURE_OVERRIDES = dict(input_size=None, patch_size=32, patch_stride=16, beta=0
 
 
 # --------------------------------------------------------------------------- data
-def make_texture_defects(texture: str = "brick", *, n_train: int = 200, n_test: int = 100,
-                         size: int = 64, scale: float = 0.5, defect_share: float = 0.5,
-                         random_state=0) -> Bunch:
-    """Defect-free training crops and test crops with synthetic local defects and masks.
-
-    Crops of ``size x size`` pixels are cut at random from a ``skimage.data``
-    texture (``"brick"``, ``"grass"`` or ``"gravel"``; 512x512 grayscale,
-    resized by ``scale``): training crops from the top half, test crops from
-    the bottom half, so no test pixel was seen in training. A share
-    ``defect_share`` of the test crops receives one local defect of 6-20
-    pixels, of a random kind:
-
-    - ``stain``: an ellipse blended towards a dark or bright grey;
-    - ``scratch``: a straight line 2-3 pixels thick of a random grey;
-    - ``swap``: a square replaced by the same-sized square of another texture;
-    - ``smear``: a square blurred flat (its structure removed, its mean kept).
-
-    Returns a Bunch with ``train`` (n_train, size, size) uint8, ``test``
-    (n_test, size, size) uint8, ``masks`` (n_test, size, size) bool (True =
-    defect pixel), ``target`` (n_test,) 1 normal / -1 defective, ``kinds``
-    (n_test,) str ("" for normal crops).
-    """
-    from skimage import data
-    from skimage.draw import ellipse, line
-    from skimage.transform import rescale
-
-    if texture not in TEXTURES:
-        raise ValueError(f"texture must be one of {TEXTURES}, got {texture!r}.")
-    rng = check_random_state(random_state)
-
-    def load(name):
-        img = getattr(data, name)().astype(np.float64) / 255.0
-        return rescale(img, scale, anti_aliasing=True) if scale != 1 else img
-
-    img = load(texture)
-    half = img.shape[0] // 2
-    if half < size:
-        raise ValueError(f"size={size} does not fit in half of the {img.shape} texture.")
-
-    def crops(rows, n):
-        r = rng.randint(rows[0], rows[1] - size + 1, n)
-        c = rng.randint(0, img.shape[1] - size + 1, n)
-        return np.stack([img[i:i + size, j:j + size] for i, j in zip(r, c, strict=True)])
-
-    train = crops((0, half), n_train)
-    test = crops((half, img.shape[0]), n_test)
-    others = [load(t) for t in TEXTURES if t != texture]
-    masks = np.zeros(test.shape, dtype=bool)
-    kinds = np.array([""] * n_test, dtype=object)
-    n_bad = int(round(defect_share * n_test))
-    for k in rng.choice(n_test, n_bad, replace=False):
-        x, m = test[k], masks[k]
-        kind = ("stain", "scratch", "swap", "smear")[rng.randint(4)]
-        d = rng.randint(6, 21)
-        r0, c0 = rng.randint(2, size - d - 1, 2)
-        if kind == "stain":
-            rr, cc = ellipse(r0 + d / 2, c0 + d / 2, d / 2, rng.uniform(0.4, 1) * d / 2,
-                             shape=x.shape, rotation=rng.uniform(0, np.pi))
-            grey = rng.choice([rng.uniform(0, 0.15), rng.uniform(0.85, 1)])
-            x[rr, cc] = 0.2 * x[rr, cc] + 0.8 * grey
-            m[rr, cc] = True
-        elif kind == "scratch":
-            angle = rng.uniform(0, np.pi)
-            dr, dc = np.sin(angle) * (d + 4) / 2, np.cos(angle) * (d + 4) / 2
-            rc, cc0 = r0 + d / 2, c0 + d / 2
-            grey = rng.uniform(0, 1)
-            for off in range(rng.randint(2, 4)):
-                rr, cc = line(*(int(round(v)) for v in (rc - dr + off, cc0 - dc,
-                                                       rc + dr + off, cc0 + dc)))
-                ok = (rr >= 0) & (rr < size) & (cc >= 0) & (cc < size)
-                x[rr[ok], cc[ok]] = grey
-                m[rr[ok], cc[ok]] = True
-        elif kind == "swap":
-            src = others[rng.randint(len(others))]
-            i, j = rng.randint(0, src.shape[0] - d, 2)
-            x[r0:r0 + d, c0:c0 + d] = src[i:i + d, j:j + d]
-            m[r0:r0 + d, c0:c0 + d] = True
-        else:  # smear
-            x[r0:r0 + d, c0:c0 + d] = x[r0:r0 + d, c0:c0 + d].mean()
-            m[r0:r0 + d, c0:c0 + d] = True
-        kinds[k] = kind
-    target = np.where(masks.any((1, 2)), -1, 1)
-    to_u8 = lambda a: np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)  # noqa: E731
-    return Bunch(train=to_u8(train), test=to_u8(test), masks=masks, target=target,
-                 kinds=kinds.astype(str), texture=texture)
-
-
 def _digits_split(seed: int):
     d = load_digits_images()
     Xtr, Xte, ytr, yte = train_test_split(d.images, d.target, test_size=0.5,
@@ -316,7 +227,7 @@ def run_texture(args, argv) -> None:
     wall = time.perf_counter() - t_all
     lines = _header("IGD pixel-level anomaly maps (Eq. 12) on synthetic texture defects", argv)
     lines += [
-        f"- Data: benchmarks.igd_study.make_texture_defects(texture, n_train={args.n_train}, "
+        f"- Data: skssad.datasets.make_texture_defects(texture, n_train={args.n_train}, "
         f"n_test={args.n_test}, size=64, scale=0.5, defect_share=0.5, random_state={args.seed})"
         ": 64x64 crops of the skimage.data texture resized to 256x256; train crops from the "
         "top half (defect-free), test crops from the bottom half, half of them with one "

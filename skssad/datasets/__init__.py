@@ -12,3 +12,6 @@ __all__ += ["load_cifar", "load_image_folder", "load_mvtec"]
 from ._video import MOVING_DIGIT_MOTIONS, load_video_folder, make_moving_digits  # noqa: E402
 
 __all__ += ["MOVING_DIGIT_MOTIONS", "load_video_folder", "make_moving_digits"]
+from ._textures import DEFECT_KINDS, TEXTURES, make_texture_defects  # noqa: E402
+
+__all__ += ["DEFECT_KINDS", "TEXTURES", "make_texture_defects"]
