@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.dataset import unpack_data
 from torch import nn
 
-from ..base import INFERENCE_CHUNK, BaseDetector, Interval, StrOptions
+from ..base import INFERENCE_CHUNK, BaseDetector, Interval, StrOptions, padded_chunks
 from ..losses import ContrastedMemoryLoss, DoubleHingeLoss
 from ..nets import Standardize
 from ..nets.hopfield import HopfieldMemory
@@ -398,10 +398,10 @@ weight_decay, callbacks, verbose, device, random_state
         self._eval_mode()
         out = []
         with torch.no_grad():
-            for start in range(0, len(Xt), INFERENCE_CHUNK):
-                devs = self.net_.module_.deviations(Xt[start:start + INFERENCE_CHUNK])
+            for chunk, b in padded_chunks(Xt):  # fixed-size chunks: batch-independent maps
+                devs = self.net_.module_.deviations(chunk)
                 merged = sum(lam * F.interpolate(d.norm(dim=1, keepdim=True), size=(h, w_),
                                                  mode="bilinear", align_corners=False)
                              for lam, d in zip(weights.tolist(), devs, strict=True))
-                out.append((merged[:, 0] / weights.sum()).double().cpu())
+                out.append((merged[:b, 0] / weights.sum()).double().cpu())
         return torch.cat(out).numpy() if out else np.empty((0, h, w_))

@@ -48,6 +48,11 @@ def test_anomaly_map_shape_and_memory_trained(digits):
     maps = det.anomaly_map(images[:5])
     assert maps.shape == (5, 8, 8)
     assert np.all(maps >= 0) and maps.std() > 0
+    # batch independence (DESIGN.md): the same rows give the same maps whatever else
+    # is in the call, across a chunk boundary too
+    np.testing.assert_array_equal(det.anomaly_map(images[:40])[:5], maps)
+    np.testing.assert_array_equal(det.anomaly_map(images[30:40])[:5], det.anomaly_map(
+        images[:40])[30:35])
     assert det.net_.history[-1, "train_loss"] != det.net_.history[0, "train_loss"]
 
 
