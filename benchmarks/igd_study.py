@@ -253,7 +253,7 @@ def _texture_figure(det, d, maps, texture) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from skssad.detectors._igd import overlay_anomaly_map
+    from skssad import overlay_anomaly_map
 
     idx = np.flatnonzero(d.target == -1)[:4]
     fig, axes = plt.subplots(3, len(idx), figsize=(2 * len(idx), 6))

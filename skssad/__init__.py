@@ -12,6 +12,7 @@ from .detectors import (
     IGDDetector,
     PuzzleTintColorDetector,
     minmax_anomaly_scores,
+    overlay_anomaly_map,
 )
 
 __version__ = "0.1.0"
@@ -23,5 +24,6 @@ __all__ = [
     "IGDDetector",
     "PuzzleTintColorDetector",
     "minmax_anomaly_scores",
+    "overlay_anomaly_map",
     "__version__",
 ]

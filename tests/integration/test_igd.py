@@ -8,9 +8,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 from skorch.callbacks import Callback
 
-from skssad import IGDDetector
+from skssad import IGDDetector, overlay_anomaly_map
 from skssad.datasets import make_texture_defects
-from skssad.detectors._igd import overlay_anomaly_map
 
 TINY = dict(encoder_widths=(8, 8, 8), decoder_widths=(8, 8, 8), latent_dim=8, input_size=8,
             batch_size=32, lr=1e-3, random_state=0, device="cpu")
