@@ -94,6 +94,22 @@ class PretextNet(NeuralNet):
         loss.backward()
         return {"loss": loss, "y_pred": y_pred}
 
+    def _step_optimizer(self, step_fn):
+        """One forward/backward per batch, then a step of every optimizer.
+
+        skorch passes ``step_fn`` as a closure to *each* optimizer, so a net
+        with two optimizers (IGD's auto-encoder and critic) ran its whole
+        training step twice per batch, the second time after the first
+        update. With several optimizers the step runs once and fills every
+        optimizer's gradients; a single optimizer keeps the closure (LBFGS
+        needs it).
+        """
+        if step_fn is None or len(self._optimizers) == 1:
+            return super()._step_optimizer(step_fn)
+        step_fn()
+        for name in self._optimizers:
+            getattr(self, name + "_").step()
+
     def validation_step(self, batch, **fit_params):
         self._set_training(False)
         inputs, targets = self._task_batch(batch)

@@ -47,6 +47,25 @@ def test_all_three_networks_change_during_fit(digits):
         assert not torch.equal(snap.before[key], after[key]), part
 
 
+def test_one_training_step_per_batch_for_both_optimizers(digits, monkeypatch):
+    """skorch hands the step closure to each optimizer; the two optimizers of Eq. (5)
+    and (6) must share one forward/backward per batch, not run it twice."""
+    from skssad.detectors._igd import IGDTrainingNet
+
+    calls = []
+    original = IGDTrainingNet.train_step_single
+
+    def counted(self, batch, **kw):
+        calls.append(len(batch[0]))
+        return original(self, batch, **kw)
+
+    monkeypatch.setattr(IGDTrainingNet, "train_step_single", counted)
+    X, y = digits
+    det = IGDDetector(max_epochs=2, **TINY).fit(X[y == 1][:64])  # 2 batches of 32
+    assert calls == [32] * 4
+    assert det.net_.critic_optimizer_.state and det.net_.optimizer_.state  # both stepped
+
+
 def test_critic_learning_rate_follows_the_schedule(digits):
     X, y = digits
     det = IGDDetector(max_epochs=3, **TINY).fit(X[y == 2][:64])
