@@ -82,8 +82,15 @@ def test_anomaly_map_shape_and_patches():
     det = IGDDetector(max_epochs=1, **{**TINY, "input_size": None}, patch_size=16,
                       patch_stride=8).fit(X)
     assert det.patch_mode_ and det.model_size_ == 16
-    assert det.anomaly_map(X[:2]).shape == (2, 24, 24)
+    maps = det.anomaly_map(X[:2])
+    assert maps.shape == (2, 24, 24)
     assert det.score_samples(X).shape == (6,)
+    # a denser map stride (closer to Eq. 12's patch at every pixel) changes only the map
+    scores = det.score_samples(X)
+    np.testing.assert_array_equal(det.set_params(map_stride=8).anomaly_map(X[:2]), maps)
+    dense = det.set_params(map_stride=2).anomaly_map(X[:2])
+    assert dense.shape == (2, 24, 24) and not np.allclose(dense, maps)
+    np.testing.assert_array_equal(det.score_samples(X), scores)
 
 
 def test_anomaly_map_is_higher_inside_a_pasted_defect():
