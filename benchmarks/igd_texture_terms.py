@@ -12,8 +12,9 @@ mode, ``beta=0.1`` as in ``benchmarks.igd_study --part texture``, plus any
 :func:`skssad.datasets.make_texture_defects`, then scores the test crops'
 pixels with each part of the map, patches cut densely (``--stride``):
 
-- ``anomaly_map``: the detector's own map (training patch stride);
-- ``eq12_dense``: the same map with the dense stride;
+- ``anomaly_map``: the detector's own map (its ``map_stride``, by default the
+  training patch stride);
+- ``eq12_dense``: the same map with the dense stride (``map_stride=--stride``);
 - ``lm_pixel``: the per-pixel reconstruction loss ℓ_m of Eq. (12) alone;
 - ``lm_patch``: ℓ_m of Eq. (8) per patch, spread over the patch's pixels;
 - ``lh_patch``: the descriptor (Gaussian SVDD) loss ℓ_h of Eq. (7) per patch;
@@ -41,9 +42,9 @@ from skssad.profiles import make_detector
 BASE = dict(input_size=None, patch_size=32, patch_stride=16, beta=0.1)
 
 
-def _spread(values: torch.Tensor, det, n: int, side: int) -> np.ndarray:
+def _spread(values: torch.Tensor, det, n: int, side: int, stride: int) -> np.ndarray:
     """Per-patch scalars ``(n*P,)`` or maps ``(n*P, p, p)`` -> mean over covering patches."""
-    p, pos = det.model_size_, det._positions(side)
+    p, pos = det.model_size_, det._positions(side, stride)
     v = values.reshape(n, len(pos) ** 2, *values.shape[1:])
     total, count = torch.zeros(n, side, side), torch.zeros(1, side, side)
     k = 0
@@ -87,11 +88,10 @@ def main(argv=None) -> None:
     fit_s = time.perf_counter() - t0
     rows = [_row("anomaly_map", det.anomaly_map(d.test), d)]
     fitted = repr(det).replace("\n", " ")
-    det.patch_stride = args.stride  # denser patches at inference only
     X = det._as_tensor(d.test, reset=False)
     det._eval_mode()
     with torch.no_grad():
-        patches = det._patches(X)
+        patches = det._patches(X, args.stride)  # denser patches at inference only
         _, x_rec, xi, l_h = det._anomaly(patches)
         obj = det.net_.criterion_
         lm_pixel = obj.reconstruction_map(patches, x_rec)
@@ -100,7 +100,7 @@ def main(argv=None) -> None:
     for name, values in [("eq12_dense", xi * lm_pixel + (1 - xi) * l_h.view(-1, 1, 1)),
                          ("lm_pixel", lm_pixel), ("lm_patch", lm_patch), ("lh_patch", l_h),
                          ("eq11_patch", xi * lm_patch + (1 - xi) * l_h)]:
-        rows.append(_row(name, _spread(values, det, n, side), d))
+        rows.append(_row(name, _spread(values, det, n, side, args.stride), d))
     print(f"texture={args.texture} n_train={args.n_train} n_test={args.n_test} "
           f"dense stride={args.stride} fit {fit_s:.0f} s; detector {fitted}")
     print(pd.DataFrame(rows).round(3).to_markdown(index=False))
