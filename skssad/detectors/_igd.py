@@ -280,8 +280,9 @@ class IGDDetector(BaseDetector):
         Stride between patches in :meth:`anomaly_map` (patch mode only);
         None uses ``patch_stride``. A pixel's map averages the patches
         covering it; Eq. (12) centres a patch on every pixel (stride 1), so
-        a smaller stride is closer to the paper and costs ``(patch_stride / map_stride)²`` times more patches (grass
-        texture, stride 4 instead of 16: per-image pixel AUROC 0.58 -> 0.67,
+        a smaller stride is closer to the paper and costs
+        ``(patch_stride / map_stride)²`` times more patches (grass texture,
+        stride 4 instead of 16: per-image pixel AUROC 0.58 -> 0.67,
         ``benchmarks/results/igd_texture.md``).
     teacher : torch.nn.Module or None, default=None
         Optional pre-trained network whose (pooled) features the encoder's
@@ -391,9 +392,9 @@ class IGDDetector(BaseDetector):
     def __init__(self, *, encoder_widths=(128, 256, 512), decoder_widths=(256, 128, 64),
                  latent_dim=128, descriptor="gsvdd", interpolation=True, rho=0.15, beta=0.5,
                  xi=0.5, lam=0.1, gamma=0.2, kappa=0.5, min_var=1.0, nu=0.1, win_size=5,
-                 patch_size=32, patch_stride=16, map_stride=None, teacher=None, teacher_epochs=10,
-                 input_size=32, image_shape=None, contamination=0.1, max_epochs=128,
-                 batch_size=64, lr=1e-4, optimizer="adam", weight_decay=1e-6,
+                 patch_size=32, patch_stride=16, map_stride=None, teacher=None,
+                 teacher_epochs=10, input_size=32, image_shape=None, contamination=0.1,
+                 max_epochs=128, batch_size=64, lr=1e-4, optimizer="adam", weight_decay=1e-6,
                  callbacks=None, verbose=0, device="auto", random_state=None):
         self.encoder_widths = encoder_widths
         self.decoder_widths = decoder_widths
