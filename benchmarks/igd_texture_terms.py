@@ -36,24 +36,19 @@ import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score
 
+from benchmarks.igd_study import TEXTURE_OVERRIDES
 from skssad.datasets import DEFECT_KINDS, TEXTURES, make_texture_defects
 from skssad.profiles import make_detector
 
-BASE = dict(input_size=None, patch_size=32, patch_stride=16, beta=0.1)
+#: The texture study's settings, its map at the training stride (the dense one is a row).
+BASE = {**TEXTURE_OVERRIDES, "map_stride": None}
 
 
 def _spread(values: torch.Tensor, det, n: int, side: int, stride: int) -> np.ndarray:
     """Per-patch scalars ``(n*P,)`` or maps ``(n*P, p, p)`` -> mean over covering patches."""
-    p, pos = det.model_size_, det._positions(side, stride)
-    v = values.reshape(n, len(pos) ** 2, *values.shape[1:])
-    total, count = torch.zeros(n, side, side), torch.zeros(1, side, side)
-    k = 0
-    for i in pos:
-        for j in pos:
-            total[:, i:i + p, j:j + p] += v[:, k] if v.ndim == 4 else v[:, k, None, None]
-            count[:, i:i + p, j:j + p] += 1
-            k += 1
-    return (total / count).numpy()
+    p = det.model_size_
+    maps = values.view(-1, 1, 1).expand(-1, p, p) if values.ndim == 1 else values
+    return det._merge_patches(maps.reshape(n, -1, p, p), (side, side), stride).numpy()
 
 
 def _row(name: str, maps: np.ndarray, d) -> dict:
@@ -87,7 +82,6 @@ def main(argv=None) -> None:
     det.fit(d.train)
     fit_s = time.perf_counter() - t0
     rows = [_row("anomaly_map", det.anomaly_map(d.test), d)]
-    fitted = repr(det).replace("\n", " ")
     X = det._as_tensor(d.test, reset=False)
     det._eval_mode()
     with torch.no_grad():
@@ -102,7 +96,7 @@ def main(argv=None) -> None:
                          ("eq11_patch", xi * lm_patch + (1 - xi) * l_h)]:
         rows.append(_row(name, _spread(values, det, n, side, args.stride), d))
     print(f"texture={args.texture} n_train={args.n_train} n_test={args.n_test} "
-          f"dense stride={args.stride} fit {fit_s:.0f} s; detector {fitted}")
+          f"dense stride={args.stride} fit {fit_s:.0f} s; detector {det!r}".replace("\n", " "))
     print(pd.DataFrame(rows).round(3).to_markdown(index=False))
 
 

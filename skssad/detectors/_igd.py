@@ -533,9 +533,12 @@ class IGDDetector(BaseDetector):
         m = torch.cat(maps)
         if not self.patch_mode_:
             return m
-        b, (_, _, h, w), p = len(X), X.shape, self.model_size_
-        m = m.view(b, -1, p, p)
-        total, count = X.new_zeros(b, h, w), X.new_zeros(1, h, w)
+        return self._merge_patches(m.view(len(X), -1, *m.shape[1:]), X.shape[2:], stride)
+
+    def _merge_patches(self, m: torch.Tensor, size, stride: int | None = None) -> torch.Tensor:
+        """Per-patch maps ``(b, P, p, p)`` -> ``(b, H, W)``: each pixel averages its patches."""
+        (h, w), p = size, self.model_size_
+        total, count = m.new_zeros(len(m), h, w), m.new_zeros(1, h, w)
         k = 0
         for i in self._positions(h, stride):
             for j in self._positions(w, stride):
