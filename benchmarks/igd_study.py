@@ -42,7 +42,13 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from skssad.benchmark import one_vs_all
-from skssad.datasets import TEXTURES, load_digits_images, load_mnist, make_texture_defects
+from skssad.datasets import (
+    DEFECT_KINDS,
+    TEXTURES,
+    load_digits_images,
+    load_mnist,
+    make_texture_defects,
+)
 from skssad.profiles import make_detector, profile_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,11 +222,11 @@ def run_texture(args, argv) -> None:
                "n_train": len(d.train), "n_test": len(d.test), "n_defective": int(bad.sum()),
                "fit_seconds": round(fit_s, 1),
                "total_seconds": round(time.perf_counter() - t0, 1)}
-        for kind in ("stain", "scratch", "swap", "smear"):
-            sel = np.flatnonzero(d.kinds == kind)
-            row[f"per_image_{kind}"] = (float(np.mean([per_image[list(np.flatnonzero(bad))
-                                                                  .index(i)] for i in sel]))
-                                        if len(sel) else float("nan"))
+        kinds = d.kinds[bad]  # aligned with per_image
+        for kind in DEFECT_KINDS:
+            sel = kinds == kind
+            row[f"per_image_{kind}"] = (float(np.mean(np.asarray(per_image)[sel]))
+                                        if sel.any() else float("nan"))
         rows.append(row)
         print(row, flush=True)
         if args.figure:
