@@ -163,7 +163,7 @@ def _tiff_frames(path: Path) -> list[np.ndarray]:
     """The frames of a TIFF, using tifffile's axes so that ``(H, W, 3)`` stays one frame.
 
     imageio's ``imread(index=None)`` returns a single RGB page as ``(H, W, 3)``
-    (which reads as 16 frames of 16x3 pixels) and only the first series of a
+    (which reads as H frames of W x 3 pixels) and only the first series of a
     file written page by page; tifffile labels every series' axes (``Y``,
     ``X``, samples ``S``), so every other axis is a frame axis.
     """
@@ -245,10 +245,11 @@ def load_video_folder(path: str | os.PathLike, *, as_gray: bool = False,
                       max_frames: int | None = None) -> Bunch:
     """Read a class-per-folder tree of videos: ``path/<class>/<video>``.
 
-    A video is a video file (GIF and TIFF stacks through imageio's Pillow
-    and tifffile plugins; mp4/avi/mov/mkv/webm when PyAV or imageio-ffmpeg
-    is installed) or a folder of frame images, read in sorted file-name
-    order.
+    A video is a video file (GIF through imageio's Pillow plugin; TIFF
+    through tifffile, by its axes, so one RGB page is one RGB frame and
+    every page or plane of a stack is a frame; mp4/avi/mov/mkv/webm when
+    PyAV or imageio-ffmpeg is installed) or a folder of frame images, read
+    in sorted file-name order. All frames of one video must have one size.
 
     Parameters
     ----------
