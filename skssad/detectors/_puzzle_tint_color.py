@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from skorch.callbacks import GradientNormClipping
 
-from ..base import BaseDetector, Interval, StrOptions, padded_chunks
+from ..base import BaseDetector, Interval, StrOptions
 from ..fusion import FUSION_SCHEMES, fuse, fuse_tasks, robust_scale, standardise
 from ..losses._classification import PuzzleTintLoss
 from ..losses._density import (
@@ -308,9 +308,10 @@ class PuzzleTintColorDetector(BaseDetector):
                                    self.dropout, preprocess=Standardize.fitted(X))
             task = PuzzleTintTask(self._layout, self.n_views_, puzzle, self.perms_,
                                   self.c if "tint" in self.tasks_ else 0, self.shift_)
-            self.net_ = self._make_net(module, PuzzleTintLoss(self.attention_, GEOMETRIC_HEADS),
-                                       task)
+            self.net_ = self._make_net("encoder", module,
+                                       PuzzleTintLoss(self.attention_, GEOMETRIC_HEADS), task)
             self.net_.fit(X, None)
+            self._record_health("encoder")
         if "color" in self.tasks_:
             auto = self.n_components == "auto"
             if self.color_density == "gmm":
@@ -325,10 +326,10 @@ class PuzzleTintColorDetector(BaseDetector):
             # The EM loss divides by exp(d): without clipping, SGD at the encoder's
             # learning rate can overshoot into NaN on flat colour regions.
             clip = ("grad_clip", GradientNormClipping(gradient_clip_value=1.0))
-            self.net_color_ = self._make_net(module, loss, ColorizationTask(self.border),
-                                             callbacks=[clip, *(self.callbacks or [])])
+            self.net_color_ = self._make_net("color", module, loss, ColorizationTask(self.border),
+                                             callbacks=[clip, *self._net_callbacks("color")])
             self.net_color_.fit(X, None)
-        self._calibrate(X)
+            self._record_health("color")
 
     # ------------------------------------------------------------------ network outputs
     def _raw(self, X: torch.Tensor) -> dict:
@@ -464,22 +465,16 @@ class PuzzleTintColorDetector(BaseDetector):
         return fuse_tasks(standardise(per_task, self.task_stats_), self.tasks_, self.fusion)
 
     # ------------------------------------------------------------------ calibration
-    def _map(self, X: torch.Tensor, fn):
-        """``fn`` over padded chunks of ``X`` with the nets in eval mode; dict outputs joined."""
-        self._eval_mode()
-        parts = []
-        with torch.no_grad():
-            for chunk, b in padded_chunks(X):
-                out = fn(chunk)
-                parts.append({key: v[:b] for key, v in out.items()} if isinstance(out, dict)
-                             else out[:b])
-        if isinstance(parts[0], dict):
-            return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
-        return torch.cat(parts)
-
-    def _calibrate(self, X: torch.Tensor):
+    def _calibrate(self, X):
         """§IV: Mahalanobis statistics (Eq. 28-30), then the per-task standardisation."""
-        raw = self._map(X, self._raw)
+        keys = [key for key, on in (
+            ("puzzle", "puzzle" in self.tasks_ and self.net_ is not None),
+            ("tint", "tint" in self.tasks_), ("attention", self.attention_),
+            ("tint_err", "tint" in self.tasks_), ("geometric", self.shift_ is not None),
+            ("color", self.net_color_ is not None),
+            ("color_cells", self.net_color_ is not None)) if on]
+        raw = dict(zip(keys, self._map_chunks(X, lambda x: tuple(
+            self._raw(x)[key] for key in keys)), strict=True))
         self.ood_stats_ = {}
         if self.ood == "mahalanobis":
             for task in ("puzzle", "geometric") + (("tint",) if self.tint_score == "ood" else ()):
@@ -493,11 +488,6 @@ class PuzzleTintColorDetector(BaseDetector):
         self.task_stats_ = {t: robust_scale(fuse(v, self.fusion, 1))
                             for t, v in ood["values"].items()}
         self.piece_stats_ = {t: robust_scale(v) for t, v in ood["pieces"].items()}
-
-    def _eval_mode(self):
-        for net in (getattr(self, "net_", None), getattr(self, "net_color_", None)):
-            if net is not None:
-                net.module_.eval()
 
     # ------------------------------------------------------------------ scoring
     def _score_chunk(self, X):
@@ -534,7 +524,7 @@ class PuzzleTintColorDetector(BaseDetector):
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "offset_")
-        out = self._map(self._as_tensor(X, reset=False), self._pieces_chunk)
+        out = self._map_chunks(self._input_store(X, reset=False), self._pieces_chunk)
         return out.double().numpy().reshape(-1, *self.n_shape_)
 
     def attention_map(self, X) -> np.ndarray:
@@ -558,12 +548,5 @@ class PuzzleTintColorDetector(BaseDetector):
         if not self.attention_:
             raise ValueError("attention_map needs the tint task with attention=True on "
                              "RGB images; this detector was fitted without it.")
-        out = self._map(self._as_tensor(X, reset=False), self._attention_chunk)
+        out = self._map_chunks(self._input_store(X, reset=False), self._attention_chunk)
         return out.double().numpy().reshape(-1, *self.n_shape_)
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        net = state.get("net_color_")
-        if net is not None and self.device_ == "cpu":
-            net.device = "cpu"
-            net.module_.to("cpu")
