@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 __all__ = ["fuse", "check_fusion", "robust_scale", "standardise", "fuse_tasks",
-           "FUSION_SCHEMES"]
+           "combine_tasks", "FUSION_SCHEMES"]
 
 FUSION_SCHEMES = ("standardised", "single", "task_sum")
 
@@ -91,3 +91,25 @@ def fuse_tasks(scores: dict, order, fusion="median") -> torch.Tensor:
     """
     stacked = torch.stack([scores[t] for t in order if t in scores], -1)
     return torch.nan_to_num(fuse(stacked, fusion, dim=-1), nan=0.0)
+
+
+def combine_tasks(values: dict, scheme: str = "standardised", fusion="median",
+                  stats: dict | None = None, order=None) -> torch.Tensor:
+    """One score per sample from each task's raw OOD scores ``values[t]`` ``(b, m_t)``.
+
+    ``scheme`` is one of :data:`FUSION_SCHEMES` (module docstring);
+    ``"standardised"`` needs the ``stats`` of :func:`robust_scale` of each
+    task's fused training scores. ``order`` lists the tasks (default: all).
+    NaN scores are left out; a sample without any score gets 0.
+    """
+    order = list(values) if order is None else [t for t in order if t in values]
+    if scheme == "single":  # §V: one fusion over every raw score
+        return torch.nan_to_num(fuse(torch.cat([values[t] for t in order], 1), fusion, 1))
+    if scheme == "task_sum":  # PuzzleGeom Eq. (3)-(4)
+        sums = torch.stack([torch.where(values[t].isnan().all(1), float("nan"),
+                                        values[t].nansum(1)) for t in order], 1)
+        return torch.nan_to_num(sums.nanmean(1))
+    if scheme != "standardised":
+        raise ValueError(f"fusion_scheme must be one of {FUSION_SCHEMES}; got {scheme!r}.")
+    per_task = {t: fuse(values[t], fusion, 1) for t in order}
+    return fuse_tasks(standardise(per_task, stats), order, fusion)

@@ -20,7 +20,14 @@ import torch
 from skorch.callbacks import GradientNormClipping
 
 from ..base import BaseDetector, Interval, StrOptions
-from ..fusion import FUSION_SCHEMES, fuse, fuse_tasks, robust_scale, standardise
+from ..fusion import (
+    FUSION_SCHEMES,
+    combine_tasks,
+    fuse,
+    fuse_tasks,
+    robust_scale,
+    standardise,
+)
 from ..losses._classification import PuzzleTintLoss
 from ..losses._density import (
     GMM_PARAMS_PER_COMPONENT,
@@ -129,46 +136,35 @@ class PuzzleTintColorDetector(BaseDetector):
         Channels of the UNet's first level.
     dropout : float, default=0.3
         Dropout of the dense heads (§VI-B).
-    input_size : int, default=32
-    image_shape : tuple or None, default=None
-    contamination : float, default=0.1
-    max_epochs : int, default=15
-        Epochs of each network.
-    batch_size : int, default=32
-    lr : float, default=0.05
-    optimizer : {"sgd", "adam"} or optimizer class, default="sgd"
-    weight_decay : float, default=5e-4
-    callbacks : list or None, default=None
-    verbose : int, default=0
-    device : str, default="auto"
-    random_state : int, RandomState or None, default=None
+    input_size, image_shape, contamination, max_epochs, batch_size, lr, optimizer, \
+weight_decay, callbacks, verbose, device, random_state
+        As in :class:`GeometricTransformDetector` (defaults 32, None, 0.1, 15,
+        32, 0.05, "sgd", 5e-4, None, 0, "auto", None); ``max_epochs`` is per
+        network, and each network gets its own copy of ``callbacks``.
 
     Attributes
     ----------
-    net_ : skssad.training.PretextNet or None
-        The encoder (None when only "color" is on).
-    net_color_ : skssad.training.PretextNet or None
-        The colorization UNet.
+    net_, net_color_ : skssad.training.PretextNet or None
+        The encoder (``nets_["encoder"]``) and the colorization UNet
+        (``nets_["color"]``), None when their tasks are off.
     tasks_ : tuple of str
-    k_ : int
+    k_, n_views_, n_components_, shift_ : int or None
+        ``k``, ``k'``, K and the translation actually used.
     n_shape_ : (int, int)
     perms_ : ndarray of shape (k_, n)
         The fixed permutations (identity first).
     tint_labels_ : ndarray of shape (k_, n) or None
         Fixed tint classes of the inference views.
-    n_views_ : int
-    n_components_ : int or None
     attention_ : bool
-    shift_ : int or None
     ood_stats_ : dict
         Mahalanobis statistics per task (``LabelGaussians``).
     task_stats_, piece_stats_ : dict
         Median and interquartile range of each task's image and piece
         scores on the training data (``fusion_scheme="standardised"``).
-    offset_ : float
-    device_ : str
-    input_shape_ : tuple
-    n_features_in_ : int
+    training_health_ : dict
+        Pretext loss per epoch and chance level of each network.
+    offset_, device_, input_shape_, n_features_in_
+        As in :class:`GeometricTransformDetector`.
 
     See Also
     --------
@@ -453,17 +449,6 @@ class PuzzleTintColorDetector(BaseDetector):
             values["color"], pieces["color"] = raw["color"], raw["color_cells"]
         return {"values": values, "pieces": pieces}
 
-    def _combine(self, values: dict) -> torch.Tensor:
-        """One score per sample from the per-task OOD values (``fusion_scheme``)."""
-        if self.fusion_scheme == "single":  # §V: one fusion over every raw score
-            return torch.nan_to_num(fuse(torch.cat(list(values.values()), 1), self.fusion, 1))
-        if self.fusion_scheme == "task_sum":  # PuzzleGeom Eq. (3)-(4)
-            sums = torch.stack([torch.where(v.isnan().all(1), float("nan"), v.nansum(1))
-                                for v in values.values()], 1)
-            return torch.nan_to_num(sums.nanmean(1))
-        per_task = {t: fuse(v, self.fusion, 1) for t, v in values.items()}
-        return fuse_tasks(standardise(per_task, self.task_stats_), self.tasks_, self.fusion)
-
     # ------------------------------------------------------------------ calibration
     def _calibrate(self, X):
         """§IV: Mahalanobis statistics (Eq. 28-30), then the per-task standardisation."""
@@ -491,7 +476,8 @@ class PuzzleTintColorDetector(BaseDetector):
 
     # ------------------------------------------------------------------ scoring
     def _score_chunk(self, X):
-        return self._combine(self._ood(self._raw(X))["values"])
+        return combine_tasks(self._ood(self._raw(X))["values"], self.fusion_scheme, self.fusion,
+                             self.task_stats_, self.tasks_)
 
     def _pieces_chunk(self, X):
         pieces = standardise(self._ood(self._raw(X))["pieces"], self.piece_stats_)

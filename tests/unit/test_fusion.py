@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from skssad.fusion import check_fusion, fuse, fuse_tasks, robust_scale, standardise
+from skssad.fusion import (
+    check_fusion,
+    combine_tasks,
+    fuse,
+    fuse_tasks,
+    robust_scale,
+    standardise,
+)
 
 
 @pytest.fixture
@@ -72,3 +79,15 @@ def test_standardised_fusion_weighs_tasks_alike_and_skips_missing_ones():
     missing = fuse_tasks({"a": torch.tensor([2.0, float("nan")]),
                           "b": torch.tensor([float("nan")] * 2)}, ("a", "b"))
     torch.testing.assert_close(missing, torch.tensor([2.0, 0.0]))  # no task: neutral 0
+
+
+def test_fusion_schemes_follow_their_equations():
+    values = {"a": torch.tensor([[1.0, 2.0, 3.0]]), "b": torch.tensor([[10.0, 20.0]])}
+    # §V: one median over the five raw scores.
+    assert combine_tasks(values, "single").item() == pytest.approx(3.0)
+    # PuzzleGeom Eq. (3): mean over tasks of each task's sum (Eq. 4).
+    assert combine_tasks(values, "task_sum").item() == pytest.approx((6.0 + 30.0) / 2)
+    stats = {"a": (2.0, 1.0), "b": (15.0, 10.0)}
+    assert combine_tasks(values, "standardised", "median", stats).item() == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="fusion_scheme"):
+        combine_tasks(values, "vote")
