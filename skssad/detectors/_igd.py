@@ -16,10 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import Callback, LRScheduler
+from skorch.callbacks import Callback
 from torch import nn
 
-from ..base import BaseDetector, Interval, StrOptions, padded_chunks
+from ..base import BaseDetector, Interval, StrOptions
 from ..losses import (
     IGDLoss,
     deep_svdd_center,
@@ -29,7 +29,7 @@ from ..losses import (
 )
 from ..nets import DistillationStudent, FeatureTeacher, IGDNet
 from ..tasks.patches import PatchTiler
-from ..training import CriticNet, build_pretext_net
+from ..training import CriticNet
 
 __all__ = ["IGDDetector"]
 
@@ -37,57 +37,19 @@ __all__ = ["IGDDetector"]
 _MAP_PATCHES = 1024
 
 
-def _poly_lr(max_epochs: int) -> LRScheduler:
-    # §4.2: the learning rate decays to 0 with a polynomial (power 0.9) over the epochs
-    return LRScheduler(policy=torch.optim.lr_scheduler.PolynomialLR,
-                       total_iters=int(max_epochs) + 1, power=0.9)
-
-
-def _with_poly_lr(net, max_epochs):
-    net.callbacks = [("poly_lr", _poly_lr(max_epochs)) if name == "cosine_lr" else (name, cb)
-                     for name, cb in net.callbacks]
-    return net
-
-
-def _embed(encoder: nn.Module, X: torch.Tensor) -> torch.Tensor:
-    """Embeddings f(x) of a prepared tensor, eval mode, padded chunks."""
-    was = encoder.training
-    encoder.eval()
-    with torch.no_grad():
-        z = torch.cat([encoder(c)[:b] for c, b in padded_chunks(X)])
-    encoder.train(was)
-    return z
+def _poly_factor(epoch: int, max_epochs: int) -> float:
+    """§4.2: the learning rate decays to 0 by a polynomial (power 0.9) over the epochs."""
+    return (1.0 - epoch / max(int(max_epochs), 1)) ** 0.9
 
 
 class _EStep(Callback):
-    """E-step of Eq. (7) before every epoch and after training (§3.1).
+    """E-step of Eq. (7) before every epoch (§3.1): ``estep(X, first)`` on the training set."""
 
-    Gaussian SVDD: μ_γ, σ²_γ from the embeddings of the whole training set.
-    Soft-boundary Deep SVDD (Table 5): the centre is fixed from the initial
-    embeddings; R² is the (1 - ν)-quantile of the distances (Ruff et al. 2018).
-    """
-
-    def __init__(self, kappa, min_var):
-        self.kappa, self.min_var = kappa, min_var
-
-    def _estep(self, net, X, first):
-        loss, z = net.criterion_, _embed(net.module_.encoder, X)
-        if loss.descriptor == "gsvdd":
-            mu, var = gaussian_svdd_estep(z, kappa=self.kappa, min_var=self.min_var)
-            loss.center.copy_(mu)
-            loss.var.fill_(var)
-        elif first:
-            loss.center.copy_(deep_svdd_center(z))
-        else:
-            loss.radius2.fill_(deep_svdd_radius(z, loss.center, loss.nu))
+    def __init__(self, estep):
+        self.estep = estep
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
-        if net.criterion_.descriptor is not None:
-            self._estep(net, dataset_train.X, first=len(net.history) <= 1)
-
-    def on_train_end(self, net, X=None, **kwargs):
-        if net.criterion_.descriptor is not None:
-            self._estep(net, X, first=False)
+        self.estep(dataset_train.X, first=len(net.history) <= 1)
 
 
 class IGDDetector(BaseDetector):
@@ -316,11 +278,45 @@ class IGDDetector(BaseDetector):
         loss = IGDLoss(self.latent_dim, descriptor=self.descriptor, rho=self.rho,
                        beta=self.beta, lam=self.lam, gamma=self.gamma, nu=self.nu)
         # batch norm cannot train on a last batch of one sample
-        extra = {"iterator_train__drop_last": len(X_train) % self.batch_size == 1}
-        self.net_ = self._make_net(module, loss, None, net_class=CriticNet,
-                                   callbacks=[("estep", _EStep(self.kappa, self.min_var)),
-                                              *(self.callbacks or [])], **extra)
-        _with_poly_lr(self.net_, self.max_epochs).fit(X_train, X_train)  # targets: the inputs
+        drop_last = len(X_train) % self.batch_size == 1
+        self.net_ = self._make_net(
+            "net", module, loss, None, schedule=_poly_factor, net_class=CriticNet,
+            callbacks=[("estep", _EStep(self._estep)), *self._net_callbacks("net")],
+            iterator_train__drop_last=drop_last)
+        self.net_.fit(X_train, X_train)  # an auto-encoder: the targets are the inputs
+        self._record_health("net", **self._reconstruction_health(X_train))
+
+    def _calibrate(self, X):
+        """The E-step once more on the trained encoder: the descriptor used to score."""
+        self._estep(self._model_input(X), first=False)
+
+    def _estep(self, X, first):
+        """Eq. (7)'s E-step: Gaussian SVDD μ_γ, σ²_γ = max(κ mean ‖f(x) - μ‖², min_var); Deep
+        SVDD (Table 5): the centre fixed from the first embeddings, R² the (1 - ν)-quantile."""
+        loss = self.net_.criterion_
+        if loss.descriptor is None:
+            return
+        z = self._map_chunks(X, self.net_.module_.encoder).to(loss.center.device)
+        if loss.descriptor == "gsvdd":
+            mu, var = gaussian_svdd_estep(z, kappa=self.kappa, min_var=self.min_var)
+            loss.center.copy_(mu)
+            loss.var.fill_(var)
+        elif first:
+            loss.center.copy_(deep_svdd_center(z))
+        else:
+            loss.radius2.fill_(deep_svdd_radius(z, loss.center, loss.nu))
+
+    def _reconstruction_health(self, X) -> dict:
+        """ℓ_m of the trained model beside two models that learned nothing texture-wise:
+        the mean training image and each input's own mean grey (a flat reconstruction)."""
+        loss, module = self.net_.criterion_, self.net_.module_
+        # padding rows are zeros: summing chunk sums gives the training set's sum
+        mean = self._map_chunks(X, lambda x: x.sum(0, keepdim=True)).sum(0) / len(X)
+        rec, flat, avg = (self._map_chunks(X, fn).mean().item() for fn in (
+            lambda x: loss.reconstruction(x, module(x)[1]),
+            lambda x: loss.reconstruction(x, x.mean((2, 3), keepdim=True).expand_as(x)),
+            lambda x: loss.reconstruction(x, mean.to(x.device).expand_as(x))))
+        return dict(reconstruction=rec, reconstruction_flat=flat, reconstruction_mean_image=avg)
 
     def _distill(self, encoder, X):
         """Eq. (10): match the teacher's features, then freeze the encoder's trunk (§4.2)."""
@@ -328,15 +324,14 @@ class IGDDetector(BaseDetector):
                                  **({} if self.teacher_normalize else dict(mean=None)))
         if isinstance(teacher.teacher, nn.Module):
             teacher.teacher.eval()
-        teacher.to(self.device_)
-        with torch.no_grad():
-            targets = torch.cat([teacher(c)[:b] for c, b in padded_chunks(X)]).float()
-        net = build_pretext_net(DistillationStudent(encoder, targets.shape[1]), nn.MSELoss,
-                                task=None, max_epochs=self.teacher_epochs,
-                                batch_size=self.batch_size, lr=1e-4, optimizer="adam",
-                                weight_decay=1e-5, verbose=self.verbose, device=self.device_)
-        _with_poly_lr(net, self.teacher_epochs).fit(X, targets)
-        self.distill_loss_ = float(net.history[-1, "train_loss"])
+        targets = self._map_chunks(X, teacher.to(self.device_)).float().to(self.device_)
+        net = self._make_net("distill", DistillationStudent(encoder, targets.shape[1]),
+                             nn.MSELoss, None, schedule=_poly_factor,
+                             max_epochs=self.teacher_epochs, lr=1e-4, optimizer="adam",
+                             weight_decay=1e-5,
+                             chance_loss=float(((targets - targets.mean(0)) ** 2).mean()))
+        net.fit(X, targets)
+        self.distill_loss_ = self._record_health("distill")["loss"][-1]
         for part in (encoder.stem, encoder.blocks, encoder.bn):
             part.requires_grad_(False)
 
@@ -377,14 +372,8 @@ class IGDDetector(BaseDetector):
             At the resolution of the input images.
         """
         check_is_fitted(self, "offset_")
-        T = self._as_tensor(X, reset=False)
-        self._eval_mode()
-        out = []
-        with torch.no_grad():
-            for chunk, b in padded_chunks(T):  # fixed-size chunks: batch-independent maps
-                m = self._map_chunk(chunk)[:b]
-                if m.shape[-2:] != self.input_shape_[1:]:
-                    m = F.interpolate(m[:, None], size=self.input_shape_[1:], mode="bilinear",
-                                      align_corners=False)[:, 0]
-                out.append(m.float().cpu())
-        return torch.cat(out).numpy()
+        maps = self._map_chunks(self._input_store(X, reset=False), self._map_chunk)
+        if maps.shape[-2:] != self.input_shape_[1:]:
+            maps = F.interpolate(maps[:, None], size=self.input_shape_[1:], mode="bilinear",
+                                 align_corners=False)[:, 0]
+        return maps.float().numpy()
