@@ -62,16 +62,33 @@ def test_anomaly_map_is_eq_12_without_the_descriptor(digits):
                                atol=1e-5)
 
 
+class _DescriptorLog(Callback):
+    """Records the descriptor's latent variables the M-step of each epoch trains against."""
+
+    def __init__(self):
+        self.centers, self.vars = [], []
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.centers.append(net.criterion_.center.clone())
+        self.vars.append(float(net.criterion_.var))
+
+
 def test_estep_sets_the_gaussian_from_the_training_embeddings(digits):
-    """Eq. (7) E-step: μ_γ = mean f(x), σ²_γ = κ mean ‖f(x) - μ‖² (floor not reached)."""
+    """Eq. (7) E-step: before every epoch μ_γ and σ²_γ are re-estimated (EM, §3.1); after
+    training μ_γ = mean f(x), σ²_γ = κ mean ‖f(x) - μ‖² (floor not reached)."""
     train, _, _ = _split(digits, 1, 64)
-    det = IGDDetector(max_epochs=2, kappa=0.5, min_var=1e-6, **TINY).fit(train)
+    log = _DescriptorLog()
+    det = IGDDetector(max_epochs=3, kappa=0.5, min_var=1e-6, callbacks=[log], **TINY)
+    det.fit(train)
+    # each epoch trains against freshly estimated, different latent variables
+    assert all(float(c.abs().sum()) > 0 for c in log.centers)
+    assert not torch.allclose(log.centers[0], log.centers[-1])
+    assert len(set(log.vars)) == 3 and 1.0 not in log.vars
     _, z, _ = _outputs(det, train)
     crit = det.net_.criterion_
     torch.testing.assert_close(crit.center, z.mean(0), rtol=1e-4, atol=1e-5)
     expected_var = 0.5 * float(((z - z.mean(0)) ** 2).sum(1).mean())
     assert float(crit.var) == pytest.approx(expected_var, rel=1e-4)
-    assert float(crit.var) != 1.0
 
 
 class _Snapshot(Callback):

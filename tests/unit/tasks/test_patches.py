@@ -6,8 +6,8 @@ import torch
 from skssad.tasks import PatchTiler
 
 
-@pytest.mark.parametrize("side, p, stride, starts", [(24, 16, 8, [0, 8]), (20, 8, 5, [0, 5, 10, 12]),
-                                                     (16, 16, 4, [0])])
+@pytest.mark.parametrize("side, p, stride, starts",
+                         [(24, 16, 8, [0, 8]), (20, 8, 5, [0, 5, 10, 12]), (16, 16, 4, [0])])
 def test_positions_cover_the_far_edge(side, p, stride, starts):
     assert PatchTiler(p, stride).positions(side).tolist() == starts
 
