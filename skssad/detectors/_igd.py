@@ -10,6 +10,7 @@ before every epoch. Score: Eq. (11); pixel-level anomaly map: Eq. (12).
 from __future__ import annotations
 
 import copy
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -19,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
 from torch import nn
 
-from ..base import BaseDetector, Interval, StrOptions
+from ..base import BaseDetector, Interval, StrOptions, resize_images
 from ..losses import (
     IGDLoss,
     deep_svdd_center,
@@ -69,7 +70,8 @@ class IGDDetector(BaseDetector):
     score is Eq. (11), ξ ℓ_m + (1-ξ) ℓ_h, with its sign flipped (higher =
     more normal). With ``input_size=None`` images larger than
     ``patch_size`` are cut into patches (the paper's local model) and scored
-    by their worst patch. :meth:`anomaly_map` gives Eq. (12) per pixel.
+    by their worst patch; ``global_size`` adds the global model on the whole
+    image (§4.2). :meth:`anomaly_map` gives Eq. (12) per pixel.
 
     Parameters
     ----------
@@ -110,6 +112,11 @@ class IGDDetector(BaseDetector):
     map_stride : int or None, default=None
         Stride between patches in :meth:`anomaly_map` (None: ``patch_stride``);
         a pixel averages the maps of the patches covering it.
+    global_size : int or None, default=None
+        Patch mode only: also train the paper's global model (§4.2: 256x256
+        whole images, H_G) on the images resized to ``global_size``; each
+        model then uses the MS-SSIM of its whole input (m_L of the patch,
+        m_G of the image) and score and map are β·global + (1-β)·local.
     teacher : torch.nn.Module, callable or None, default=None
         Pre-trained network of Eq. (10) (e.g. an ImageNet ResNet-18, never
         downloaded). Its features (``teacher_layer``'s output, spatially
@@ -148,6 +155,8 @@ class IGDDetector(BaseDetector):
         an :class:`~skssad.losses.IGDLoss` whose buffers ``center``, ``var``
         and ``radius2`` hold the E-step's estimates; ``net_.history`` has
         ``train_loss`` and per-batch ``critic_loss``.
+    global_net_ : skssad.training.CriticNet
+        The global model (only with ``global_size`` in patch mode).
     model_size_ : int
         Side of the model's input (the patch side in patch mode).
     patch_mode_ : bool
@@ -206,6 +215,7 @@ class IGDDetector(BaseDetector):
         "patch_size": [Interval(Integral, 4, None, closed="left")],
         "patch_stride": [Interval(Integral, 1, None, closed="left")],
         "map_stride": [Interval(Integral, 1, None, closed="left"), None],
+        "global_size": [Interval(Integral, 4, None, closed="left"), None],
         "teacher": [callable, None],
         "teacher_layer": [str, None],
         "teacher_normalize": ["boolean"],
@@ -215,8 +225,9 @@ class IGDDetector(BaseDetector):
     def __init__(self, *, encoder_widths=(128, 256, 512), decoder_widths=(256, 128, 64),
                  latent_dim=128, descriptor="gsvdd", interpolation=True, rho=0.15, beta=1.0,
                  xi=0.5, lam=0.1, gamma=0.2, kappa=0.5, min_var=1.0, nu=0.1, patch_size=32,
-                 patch_stride=16, map_stride=None, teacher=None, teacher_layer=None,
-                 teacher_normalize=True, teacher_epochs=10, input_size=32, image_shape=None,
+                 patch_stride=16, map_stride=None, global_size=None, teacher=None,
+                 teacher_layer=None, teacher_normalize=True, teacher_epochs=10, input_size=32,
+                 image_shape=None,
                  contamination=0.1, max_epochs=128, batch_size=64, lr=1e-4, optimizer="adam",
                  weight_decay=1e-6, callbacks=None, verbose=0, device="auto",
                  random_state=None):
@@ -236,6 +247,7 @@ class IGDDetector(BaseDetector):
         self.patch_size = patch_size
         self.patch_stride = patch_stride
         self.map_stride = map_stride
+        self.global_size = global_size
         self.teacher = teacher
         self.teacher_layer = teacher_layer
         self.teacher_normalize = teacher_normalize
@@ -264,39 +276,50 @@ class IGDDetector(BaseDetector):
         if len(self.encoder_widths) != len(self.decoder_widths):
             raise ValueError(f"encoder_widths {tuple(self.encoder_widths)} and decoder_widths "
                              f"{tuple(self.decoder_widths)} must have the same length.")
-        _, c, h, w = X.shape
+        h, w = X.shape[-2:]
         self.patch_mode_ = self.input_size is None and max(h, w) > self.patch_size
         if not self.patch_mode_ and h != w:
             raise ValueError(f"IGDDetector needs square images or input_size set; got {h}x{w}.")
         self.model_size_ = int(self.patch_size) if self.patch_mode_ else int(h)
-        module = IGDNet(c, encoder_widths=tuple(self.encoder_widths),
+        # §4.2's pair: each model's MS-SSIM of its whole input; β combines the two models
+        self.global_mode_ = self.patch_mode_ and self.global_size is not None
+        beta = 1.0 if self.global_mode_ else self.beta
+        self.net_ = self._fit_model("net", self._model_input(X), beta)
+        if self.global_mode_:
+            self.global_net_ = self._fit_model("global", resize_images(X, self.global_size), 1.0)
+
+    def _fit_model(self, name, X, beta):
+        """Distil (optionally), then train one auto-encoder + critic by EM on ``X``."""
+        module = IGDNet(X.shape[1], encoder_widths=tuple(self.encoder_widths),
                         decoder_widths=tuple(self.decoder_widths), latent_dim=self.latent_dim,
-                        input_size=self.model_size_, critic=self.interpolation)
-        X_train = self._model_input(X)  # PatchTiler's ValueError names a too-small side
+                        input_size=X.shape[-1], critic=self.interpolation)
         if self.teacher is not None:
-            self._distill(module.encoder, X_train)
-        loss = IGDLoss(self.latent_dim, descriptor=self.descriptor, rho=self.rho,
-                       beta=self.beta, lam=self.lam, gamma=self.gamma, nu=self.nu)
-        # batch norm cannot train on a last batch of one sample
-        drop_last = len(X_train) % self.batch_size == 1
-        self.net_ = self._make_net(
-            "net", module, loss, None, schedule=_poly_factor, net_class=CriticNet,
-            callbacks=[("estep", _EStep(self._estep)), *self._net_callbacks("net")],
-            iterator_train__drop_last=drop_last)
-        self.net_.fit(X_train, X_train)  # an auto-encoder: the targets are the inputs
-        self._record_health("net", **self._reconstruction_health(X_train))
+            self._distill(f"{name}_distill", module.encoder, X)
+        loss = IGDLoss(self.latent_dim, descriptor=self.descriptor, rho=self.rho, beta=beta,
+                       lam=self.lam, gamma=self.gamma, nu=self.nu)
+        net = self._make_net(
+            name, module, loss, None, schedule=_poly_factor, net_class=CriticNet,
+            callbacks=[("estep", _EStep(partial(self._estep, name))), *self._net_callbacks(name)],
+            # batch norm cannot train on a last batch of one sample
+            iterator_train__drop_last=len(X) % self.batch_size == 1)
+        net.fit(X, X)  # an auto-encoder: the targets are the inputs
+        self._record_health(name, **self._reconstruction_health(net, X))
+        return net
 
     def _calibrate(self, X):
-        """The E-step once more on the trained encoder: the descriptor used to score."""
-        self._estep(self._model_input(X), first=False)
+        """The E-step once more on the trained encoders: the descriptors used to score."""
+        self._estep("net", self._model_input(X), first=False)
+        if self.global_mode_:
+            self._estep("global", resize_images(X, self.global_size), first=False)
 
-    def _estep(self, X, first):
+    def _estep(self, name, X, first):
         """Eq. (7)'s E-step: Gaussian SVDD μ_γ, σ²_γ = max(κ mean ‖f(x) - μ‖², min_var); Deep
         SVDD (Table 5): the centre fixed from the first embeddings, R² the (1 - ν)-quantile."""
-        loss = self.net_.criterion_
+        net = self.nets_[name]
+        loss = net.criterion_
         if loss.descriptor is None:
             return
-        z = self._map_chunks(X, self.net_.module_.encoder).to(loss.center.device)
+        z = self._map_chunks(X, net.module_.encoder).to(loss.center.device)
         if loss.descriptor == "gsvdd":
             mu, var = gaussian_svdd_estep(z, kappa=self.kappa, min_var=self.min_var)
             loss.center.copy_(mu)
@@ -306,10 +329,10 @@ class IGDDetector(BaseDetector):
         else:
             loss.radius2.fill_(deep_svdd_radius(z, loss.center, loss.nu))
 
-    def _reconstruction_health(self, X) -> dict:
+    def _reconstruction_health(self, net, X) -> dict:
         """ℓ_m of the trained model beside two models that learned nothing texture-wise:
         the mean training image and each input's own mean grey (a flat reconstruction)."""
-        loss, module = self.net_.criterion_, self.net_.module_
+        loss, module = net.criterion_, net.module_
         # padding rows are zeros: summing chunk sums gives the training set's sum
         mean = self._map_chunks(X, lambda x: x.sum(0, keepdim=True)).sum(0) / len(X)
         rec, flat, avg = (self._map_chunks(X, fn).mean().item() for fn in (
@@ -318,20 +341,20 @@ class IGDDetector(BaseDetector):
             lambda x: loss.reconstruction(x, mean.to(x.device).expand_as(x))))
         return dict(reconstruction=rec, reconstruction_flat=flat, reconstruction_mean_image=avg)
 
-    def _distill(self, encoder, X):
+    def _distill(self, name, encoder, X):
         """Eq. (10): match the teacher's features, then freeze the encoder's trunk (§4.2)."""
         teacher = FeatureTeacher(copy.deepcopy(self.teacher), self.teacher_layer,
                                  **({} if self.teacher_normalize else dict(mean=None)))
         if isinstance(teacher.teacher, nn.Module):
             teacher.teacher.eval()
         targets = self._map_chunks(X, teacher.to(self.device_)).float().to(self.device_)
-        net = self._make_net("distill", DistillationStudent(encoder, targets.shape[1]),
+        net = self._make_net(name, DistillationStudent(encoder, targets.shape[1]),
                              nn.MSELoss, None, schedule=_poly_factor,
                              max_epochs=self.teacher_epochs, lr=1e-4, optimizer="adam",
                              weight_decay=1e-5,
                              chance_loss=float(((targets - targets.mean(0)) ** 2).mean()))
         net.fit(X, targets)
-        self.distill_loss_ = self._record_health("distill")["loss"][-1]
+        self.distill_loss_ = self._record_health(name)["loss"][-1]
         for part in (encoder.stem, encoder.blocks, encoder.bn):
             part.requires_grad_(False)
 
@@ -341,18 +364,32 @@ class IGDDetector(BaseDetector):
         z, x_rec = self.net_.module_(x)
         s = self.net_.criterion_.score(x, z, x_rec, self.xi)  # Eq. (11)
         # an image is as anomalous as its worst patch; sign flipped: higher = more normal
-        return -s.view(len(X), -1).amax(1)
+        s = s.view(len(X), -1).amax(1)
+        if self.global_mode_:
+            g = resize_images(X, self.global_size)
+            s_g = self.global_net_.criterion_.score(g, *self.global_net_.module_(g), self.xi)
+            s = self.beta * s_g + (1 - self.beta) * s
+        return -s
 
     def _map_chunk(self, X):
-        x = self._model_input(X, self.map_stride)
-        module, loss = self.net_.module_, self.net_.criterion_
         # Eq. (12): the reconstruction loss at each pixel (no descriptor term)
-        m = torch.cat([glocal_reconstruction_map(p, module(p)[1], rho=loss.rho, beta=loss.beta)
-                       for p in x.split(_MAP_PATCHES)])
-        if not self.patch_mode_:
-            return m
-        tiler = PatchTiler(self.model_size_, self.map_stride or self.patch_stride)
-        return tiler.merge(m.view(len(X), -1, *m.shape[1:]), X.shape[2:])
+        m = self._pixel_loss(self.net_, self._model_input(X, self.map_stride))
+        if self.patch_mode_:
+            tiler = PatchTiler(self.model_size_, self.map_stride or self.patch_stride)
+            m = tiler.merge(m.view(len(X), -1, *m.shape[1:]), X.shape[2:])
+        if self.global_mode_:
+            m_g = self._pixel_loss(self.global_net_, resize_images(X, self.global_size))
+            m_g = F.interpolate(m_g[:, None], size=X.shape[2:], mode="bilinear",
+                                align_corners=False)[:, 0]
+            m = self.beta * m_g + (1 - self.beta) * m
+        return m
+
+    @staticmethod
+    def _pixel_loss(net, x):
+        loss = net.criterion_
+        return torch.cat([glocal_reconstruction_map(p, net.module_(p)[1], rho=loss.rho,
+                                                    beta=loss.beta)
+                          for p in x.split(_MAP_PATCHES)])
 
     def anomaly_map(self, X) -> np.ndarray:
         """Pixel-level anomaly map of Eq. (12): higher = more anomalous.

@@ -219,3 +219,26 @@ def test_trained_maps_localise_pasted_stains_better_than_untrained():
     trained = per_image_auroc(IGDDetector(**kw))
     untrained = per_image_auroc(IGDDetector(**{**kw, "lr": 1e-12}))
     assert trained > untrained + 0.05
+
+
+def test_global_and_local_models_are_combined_by_beta():
+    """§4.2's pair: 32x32-patch local model and whole-image global model; the score (and
+    map) is β·global + (1-β)·local, each model's Eq. (11) on its own input."""
+    from skssad.base import resize_images
+    from skssad.tasks import PatchTiler
+
+    X = np.random.default_rng(0).integers(0, 255, (12, 32, 32), dtype=np.uint8)
+    det = IGDDetector(**{**TINY, "input_size": None, "encoder_widths": (4, 4),
+                         "decoder_widths": (4, 4), "max_epochs": 1},
+                      patch_size=16, patch_stride=8, global_size=16, beta=0.3).fit(X)
+    assert sorted(det.nets_) == ["global", "net"]
+    T = det._as_tensor(X[:4], reset=False)
+    with torch.no_grad():
+        p = PatchTiler(16, 8).tile(T)
+        s_l = det.net_.criterion_.score(p, *det.net_.module_.eval()(p), det.xi)
+        g = resize_images(T, 16)
+        s_g = det.global_net_.criterion_.score(g, *det.global_net_.module_.eval()(g), det.xi)
+    expected = -(0.3 * s_g + 0.7 * s_l.view(4, -1).amax(1))
+    np.testing.assert_allclose(det.score_samples(X[:4]), expected.numpy(), rtol=1e-4,
+                               atol=1e-5)
+    assert det.anomaly_map(X[:2]).shape == (2, 32, 32)
