@@ -273,7 +273,9 @@ def run_texture(args, argv) -> None:
                                  random_state=args.seed)
         # §4.2's augmentation: random horizontal flips (here: the flipped copies added)
         train = np.concatenate([d.train, d.train[:, :, ::-1]])
-        det = make_detector("igd", "quick", random_state=args.seed, **TEXTURE_OVERRIDES)
+        extra = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
+        det = make_detector("igd", "quick", random_state=args.seed, **TEXTURE_OVERRIDES,
+                            **extra)
         t0 = time.perf_counter()
         det.fit(train)
         fit_s = time.perf_counter() - t0
@@ -358,6 +360,8 @@ def main(argv=None) -> None:
     p.add_argument("--n-train", type=int, default=200, help="texture training crops")
     p.add_argument("--n-test", type=int, default=100, help="texture test crops")
     p.add_argument("--figure", action="store_true", help="texture: save overlay figures")
+    p.add_argument("--max-epochs", type=int, default=None,
+                   help="texture: override the quick profile's epochs (CPU budget)")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
     _STARTED.update(sha=_git_sha(), date=datetime.datetime.now(datetime.UTC))
