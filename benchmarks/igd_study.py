@@ -60,8 +60,11 @@ from skssad.tasks import PatchTiler
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-MNIST = ROOT.parent / "shared" / "data" / "mnist"
-CIFAR_DEV = ROOT.parent / "shared" / "data" / "cifar10-dev"
+# ../shared beside the repository (a git worktree sits one level deeper)
+SHARED = next((p for p in (ROOT.parent / "shared", ROOT.parents[1] / "shared") if p.exists()),
+              ROOT.parent / "shared")
+MNIST = SHARED / "data" / "mnist"
+CIFAR_DEV = SHARED / "data" / "cifar10-dev"
 _STARTED: dict = {}
 
 #: Table 5 (§4.5) without KD: (label, detector overrides).
