@@ -25,6 +25,11 @@ def _split(digits, label, n_train=120):
     return train, X[900:1300], y[900:1300]
 
 
+def _callback(det, kind):
+    """The net's own copy of a user callback (the base copies them per net)."""
+    return next(cb for _, cb in det.net_.callbacks_ if isinstance(cb, kind))
+
+
 def _outputs(det, X):
     """(prepared images, z, x_rec) as the fitted detector sees them."""
     T = det._as_tensor(X, reset=False)
@@ -77,9 +82,10 @@ def test_estep_sets_the_gaussian_from_the_training_embeddings(digits):
     """Eq. (7) E-step: before every epoch μ_γ and σ²_γ are re-estimated (EM, §3.1); after
     training μ_γ = mean f(x), σ²_γ = κ mean ‖f(x) - μ‖² (floor not reached)."""
     train, _, _ = _split(digits, 1, 64)
-    log = _DescriptorLog()
-    det = IGDDetector(max_epochs=3, kappa=0.5, min_var=1e-6, callbacks=[log], **TINY)
-    det.fit(train)
+    det = IGDDetector(max_epochs=3, kappa=0.5, min_var=1e-6, callbacks=[_DescriptorLog()],
+                      **TINY).fit(train)
+    log = _callback(det, _DescriptorLog)
+    assert len(log.centers) == 3
     # each epoch trains against freshly estimated, different latent variables
     assert all(float(c.abs().sum()) > 0 for c in log.centers)
     assert not torch.allclose(log.centers[0], log.centers[-1])
@@ -98,8 +104,8 @@ class _Snapshot(Callback):
 
 def test_all_three_networks_change_during_fit(digits):
     """Encoder, decoder and critic are all updated (no silent training failure)."""
-    snap = _Snapshot()
-    det = IGDDetector(max_epochs=1, callbacks=[snap], **TINY).fit(_split(digits, 1, 64)[0])
+    det = IGDDetector(max_epochs=1, callbacks=[_Snapshot()], **TINY).fit(_split(digits, 1, 64)[0])
+    snap = _callback(det, _Snapshot)
     after = det.net_.module_.state_dict()
     for part in ("encoder.stem", "encoder.project", "decoder.out", "critic.body.stem"):
         key = f"{part}.weight"
