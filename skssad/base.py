@@ -152,7 +152,8 @@ def scale_to_unit(images: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
     values are not finite in float32.
     """
     lo, hi = scale
-    out = ((np.asarray(images, dtype=np.float64) - lo) / (hi - lo)).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = ((np.asarray(images, dtype=np.float64) - lo) / (hi - lo)).astype(np.float32)
     if not np.isfinite(out).all():
         raise ValueError(
             f"X scaled by the range seen in fit [{lo!r}, {hi!r}] is not finite in float32; "

@@ -155,7 +155,7 @@ class FramePermutationDetector(BaseDetector):
     --------
     >>> from skssad import FramePermutationDetector
     >>> from skssad.datasets import make_moving_digits
-    >>> X, y = make_moving_digits(40, n_frames=8, size=16, random_state=0)
+    >>> X, y = make_moving_digits(40, n_frames=8, size=16, random_state=0, return_X_y=True)
     >>> det = FramePermutationDetector(M=3, skip=1, width=4, input_size=16,
     ...                                max_epochs=1, random_state=0)
     >>> det.fit(X[y == 0]).score_samples(X[:3]).shape
