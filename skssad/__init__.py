@@ -13,8 +13,8 @@ from .detectors import (
     IGDDetector,
     PuzzleTintColorDetector,
     minmax_anomaly_scores,
-    overlay_anomaly_map,
 )
+from .visualization import overlay_anomaly_map
 
 __version__ = "0.1.0"
 

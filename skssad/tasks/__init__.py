@@ -29,3 +29,6 @@ __all__ += ["all_permutations", "extract_segments", "permutation_views", "segmen
 from .contrastive import ContrastiveTask, contrastive_view  # noqa: E402
 
 __all__ += ["ContrastiveTask", "contrastive_view"]
+from .patches import PatchTiler  # noqa: E402
+
+__all__ += ["PatchTiler"]
