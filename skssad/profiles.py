@@ -39,6 +39,9 @@ PROFILES["frame_permutation"] = {
     "quick": dict(M=5, skip=2, n_permutations=24, n_score_permutations=8, base="small",
                   width=8, feature_dim=32, input_size=16, max_epochs=15, batch_size=16,
                   lr=0.05),
+    # Tests: 6 permutation classes of 3 frames, a few seconds per fit on one core.
+    "tiny": dict(M=3, skip=1, width=4, feature_dim=16, top_hidden=64, input_size=16,
+                 max_epochs=10, batch_size=16, lr=0.05),
 }
 PROFILES["anomem"] = {
     # §4.2: ResNet-50, taps after stages 3 and 4, memories 512/256, beta 2, r = (0.3, 1).
