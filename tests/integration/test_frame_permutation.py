@@ -8,7 +8,6 @@ import pickle
 
 import numpy as np
 import pytest
-import torch
 from sklearn.metrics import roc_auc_score
 
 from skssad import FramePermutationDetector, minmax_anomaly_scores
