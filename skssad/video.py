@@ -10,14 +10,15 @@ One sample is one video. Accepted layouts:
   a ``1x1`` single-channel image.
 
 The validated videos are kept raw, as one :class:`VideoFrames` store: every
-frame of every video in one channels-last ``(F, H, W, C)`` array of the
-input's dtype (a view of the input array where its layout allows, one copy
-for a list) and the videos' lengths. Nothing is converted up front: each
-chunk of frames (scoring) or batch (training) is scaled in float64 —
-uint8 divided by 255, other input min-max scaled by the range seen in
-``fit`` (no clipping at inference) — checked to be finite, cast to float32,
-moved to the device and resized there. So memory stays bounded whatever
-the number of videos, and ``X * a + b`` (``a > 0``) scores as ``X``.
+frame of every video in one ``(F, C, H, W)`` array of the input's dtype (a
+view of the input array where its layout allows, one copy for a list) and
+the videos' lengths. Nothing is converted up front: each chunk of frames
+(scoring) or batch (training) goes through the base's conversion — uint8
+divided by 255, other input min-max scaled in float64 by the range
+:func:`fit_frame_scale` found in ``fit`` (no clipping at inference),
+checked to be finite, cast to float32, moved to the device and resized
+there. So memory stays bounded whatever the number of videos, and
+``X * a + b`` (``a > 0``) scores as ``X``.
 
 Segments (frame-permutation-video §III-A) are never materialised for a
 whole set: a segment is the global index of its first frame, and
@@ -34,11 +35,8 @@ import torch
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
-from .base import resize_images
-
 __all__ = ["VideoFrames", "validate_videos", "check_min_frames", "fit_frame_scale",
-           "prepare_frames", "segment_starts", "segment_frames", "map_segments",
-           "padded_frame_features",
+           "segment_starts", "segment_frames", "map_segments",
            "frame_moments", "minmax_anomaly_scores", "reduce_segments"]
 
 #: Segments per inference chunk and frames per padded base-CNN chunk. Fixed
@@ -192,29 +190,8 @@ def fit_frame_scale(videos: VideoFrames) -> tuple[float, float]:
         raise ValueError(f"The range of X, [{lo!r}, {hi!r}], is not finite in float64 "
                          "(max - min overflows); expected values whose range fits in "
                          "float64. Rescale X.")
-    return lo, hi
-
-
-def prepare_frames(raw: np.ndarray, scale: tuple[float, float], input_size: int | None,
-                   device, *, series: bool = False) -> torch.Tensor:
-    """Raw ``(b, C, H, W)`` frames -> scaled, resized ``(b, C, S, S)`` float32 on ``device``.
-
-    Scaling happens in float64 (so an offset of ``1e9`` or a factor of
-    ``1e-300`` is not lost to float32 rounding) and the float32 result must
-    be finite: data far outside the fitted range can overflow, and is
-    refused with a ValueError instead of NaN scores. Time-series frames
-    stay 1x1.
-    """
-    lo, hi = scale
-    span = hi - lo if hi > lo else 1.0
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
-        x = ((raw.astype(np.float64) - lo) / span).astype(np.float32)
-    if not np.isfinite(x).all():
-        raise ValueError(f"X scaled by the range seen in fit, [{lo!r}, {hi!r}], is not "
-                         "finite in float32; expected values of the same order of magnitude "
-                         "as the training data.")
-    t = torch.from_numpy(np.ascontiguousarray(x)).to(device)
-    return t if series or input_size is None else resize_images(t, input_size)
+    # Constant data: any unit works, but one that survives a large offset.
+    return lo, hi if hi > lo else lo + max(1.0, abs(lo) * 1e-6)
 
 
 def segment_starts(lengths: np.ndarray, M: int, skip: int) -> tuple[np.ndarray, np.ndarray]:
@@ -247,21 +224,6 @@ def _padded(x: torch.Tensor, size: int) -> torch.Tensor:
     if len(x) == size:
         return x
     return torch.cat([x, x.new_zeros((size - len(x), *x.shape[1:]))])
-
-
-def padded_frame_features(prepare: Callable[[np.ndarray], torch.Tensor],
-                          frame_fn: Callable[[torch.Tensor], torch.Tensor],
-                          size: int = FRAME_CHUNK) -> Callable[[np.ndarray], torch.Tensor]:
-    """``raw frames -> features``: ``prepare``, then ``frame_fn`` on zero-padded chunks."""
-
-    def featurize(raw: np.ndarray) -> torch.Tensor:
-        out = []
-        for f in range(0, len(raw), size):
-            part = raw[f:f + size]
-            out.append(frame_fn(_padded(prepare(part), size))[:len(part)])
-        return torch.cat(out)
-
-    return featurize
 
 
 def map_segments(videos: VideoFrames, starts: np.ndarray, M: int, skip: int,

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import BaseDetector, Interval, StrOptions
+from ..base import BaseDetector, ImagePrep, Interval, StrOptions
 from ..nets import Standardize
 from ..nets.siamese import (
     CaffeNetBase,
@@ -25,13 +25,12 @@ from ..nets.siamese import (
 )
 from ..tasks.frames import FrameShuffleTask, all_permutations, segment_span
 from ..video import (
+    FRAME_CHUNK,
     check_min_frames,
     fit_frame_scale,
     frame_moments,
     map_segments,
     minmax_anomaly_scores,
-    padded_frame_features,
-    prepare_frames,
     reduce_segments,
     segment_starts,
     validate_videos,
@@ -153,8 +152,7 @@ class FramePermutationDetector(BaseDetector):
     --------
     >>> from skssad import FramePermutationDetector
     >>> from skssad.datasets import make_moving_digits
-    >>> data = make_moving_digits(40, n_frames=8, size=16, random_state=0)
-    >>> X, y = data[0], data[1]
+    >>> X, y = make_moving_digits(40, n_frames=8, size=16, random_state=0, return_X_y=True)
     >>> det = FramePermutationDetector(M=3, skip=1, width=4, input_size=16,
     ...                                max_epochs=1, random_state=0)
     >>> det.fit(X[y == 0]).score_samples(X[:3]).shape
@@ -178,6 +176,10 @@ class FramePermutationDetector(BaseDetector):
         "optimizer": [StrOptions({"sgd", "momentum", "adam"}), type],
         "lr_schedule": [StrOptions({"cosine", "constant"})],
     }
+
+    #: ``_fit_tensor`` gets the raw :class:`~skssad.video.VideoFrames`; segments are
+    #: cut and prepared per batch.
+    _raw_training_store = True
 
     def __init__(self, *, M=5, skip=2, n_permutations=None, n_score_permutations=16,
                  base="small", width=16, feature_dim=64, top_hidden=256, frame_jitter=0.0,
@@ -226,9 +228,21 @@ class FramePermutationDetector(BaseDetector):
                              f"{type(self).__name__} was fitted on {self.input_shape_}.")
         return videos
 
+    def _device_store(self, videos):
+        return videos  # frames stay raw in host memory; chunks and batches go to the device
+
+    @property
+    def _prepare(self) -> ImagePrep:
+        # Time-series frames are single values: they stay 1x1.
+        return ImagePrep(None if self.video_kind_ == "series" else self.input_size)
+
     def _prepare_frames(self, raw: np.ndarray) -> torch.Tensor:
-        return prepare_frames(raw, self.scale_, self.input_size, self.device_,
-                              series=self.video_kind_ == "series")
+        """Raw ``(b, C, H, W)`` frames -> network input (scaled in float64, resized)."""
+        return self._prepare(self._to_device(raw))
+
+    def _frame_features(self, raw: np.ndarray) -> torch.Tensor:
+        """Eq. (3) for raw frames, through the base's chunk mapper."""
+        return self._map_chunks(raw, self.net_.module_.frame_features, size=FRAME_CHUNK)
 
     # ------------------------------------------------------------------ training
     def _fit_tensor(self, videos, y=None):
@@ -262,13 +276,15 @@ class FramePermutationDetector(BaseDetector):
         extra = {}
         if self.optimizer == "momentum":  # §IV-D: SGD with momentum 0.9, no Nesterov
             extra.update(optimizer=torch.optim.SGD, optimizer__momentum=0.9)
-        if self.lr_schedule == "constant":
-            extra["callbacks__cosine_lr"] = None
-        self.net_ = self._make_net(module, torch.nn.CrossEntropyLoss, task, **extra)
+        self.net_ = self._make_net(
+            "net", module, torch.nn.CrossEntropyLoss, task, images=False,
+            schedule=None if self.lr_schedule == "constant" else "cosine",
+            chance_loss=np.log(len(perms)), **extra)  # Eq. (8) of a uniform guess
         try:
             self.net_.fit(torch.from_numpy(starts).to(self.device_), None)
         finally:
             task.source = None  # the fitted detector does not carry its training videos
+        self._record_health("net")
 
     # ------------------------------------------------------------------ scoring
     def _segment_anomaly(self, videos) -> tuple[np.ndarray, np.ndarray]:
@@ -280,8 +296,7 @@ class FramePermutationDetector(BaseDetector):
         labels = torch.from_numpy(self.score_labels_)
         with torch.no_grad():
             out = map_segments(
-                videos, starts, self.M, self.skip,
-                padded_frame_features(self._prepare_frames, net.frame_features),
+                videos, starts, self.M, self.skip, self._frame_features,
                 lambda feats: permuted_feature_cross_entropy(net, feats, table, labels).mean(1))
         return out.double().numpy(), owner
 
@@ -322,9 +337,6 @@ class FramePermutationDetector(BaseDetector):
         a = self.anomaly_segments(X)
         return [-p for p in a] if isinstance(a, list) else -a
 
-    # Until the base's store API lands: the old base's names for the same hooks.
-    _as_tensor = _input_store
-    _score_tensor = _score_store
 
     def pretext_accuracy(self, X) -> float:
         """Share of (segment, score permutation) views whose permutation is predicted right.
@@ -356,7 +368,5 @@ class FramePermutationDetector(BaseDetector):
             return hit.view(len(feats), -1).double().mean(1)
 
         with torch.no_grad():
-            hits = map_segments(videos, starts, self.M, self.skip,
-                                padded_frame_features(self._prepare_frames, net.frame_features),
-                                correct)
+            hits = map_segments(videos, starts, self.M, self.skip, self._frame_features, correct)
         return float(hits.mean())

@@ -10,16 +10,17 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from skssad import FramePermutationDetector, minmax_anomaly_scores
+from skssad import FramePermutationDetector, PretextAtChanceWarning, minmax_anomaly_scores
 from skssad.datasets import make_moving_digits
-from skssad.profiles import profile_settings
 
-TINY = {**profile_settings("frame_permutation", "tiny")[0], "device": "cpu", "random_state": 0}
+# 6 permutation classes of 3 frames: a few seconds per fit on one core.
+TINY = dict(M=3, skip=1, width=4, feature_dim=16, top_hidden=64, input_size=16, max_epochs=10,
+            batch_size=16, lr=0.05, device="cpu", random_state=0)
 
 
 def _videos(n, motions, seed, n_frames=10):
-    data = make_moving_digits(n, n_frames=n_frames, size=16, motions=motions, random_state=seed)
-    return (data.videos, data.target) if hasattr(data, "videos") else data
+    return make_moving_digits(n, n_frames=n_frames, size=16, motions=motions, random_state=seed,
+                              return_X_y=True)
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +88,17 @@ def test_training_learns_and_scores_vary(trained):
     assert h[-1] < 0.2 * h[0]
     X, _ = _videos(8, [0], 1)
     assert np.std(trained.score_samples(X)) > 0
+    health = trained.training_health_["net"]
+    assert health["chance"] == pytest.approx(np.log(6)) and not health["at_chance"]
+
+
+def test_loss_stuck_at_chance_warns():
+    # A net that cannot learn (lr ~ 0) ends at log(n_permutations): the
+    # training-health record flags it instead of reporting scores silently.
+    X, _ = _videos(8, [0], 1)
+    with pytest.warns(PretextAtChanceWarning, match="chance"):
+        det = FramePermutationDetector(**{**TINY, "max_epochs": 1, "lr": 1e-9}).fit(X)
+    assert det.training_health_["net"]["at_chance"]
 
 
 def test_segment_signs_and_video_reductions(trained):

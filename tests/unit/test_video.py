@@ -9,8 +9,6 @@ from skssad.video import (
     check_min_frames,
     fit_frame_scale,
     map_segments,
-    padded_frame_features,
-    prepare_frames,
     reduce_segments,
     segment_frames,
     segment_starts,
@@ -48,26 +46,14 @@ def test_variable_length_list_is_concatenated_with_lengths():
     assert sub.lengths.tolist() == [5, 6] and np.array_equal(sub.frames[5:, 0], X[2])
 
 
-def test_uint8_divided_by_255_and_float_scaled_in_float64():
+def test_fitted_range_uint8_float_and_overflow():
     v = validate_videos(_Stub(), np.full((2, 3, 2, 2), 51, dtype=np.uint8), reset=True)
     assert fit_frame_scale(v) == (0.0, 255.0)
-    assert np.allclose(prepare_frames(v.frames, (0.0, 255.0), None, "cpu").numpy(), 0.2)
-    # On a 1e9 offset a float32 cast before subtracting would round [0, 1] away.
-    raw = np.linspace(0, 1, 16).reshape(16, 1, 1, 1) + 1e9
-    out = prepare_frames(raw, (1e9, 1e9 + 1), None, "cpu", series=True)
-    assert np.allclose(out.numpy().ravel(), np.linspace(0, 1, 16), atol=1e-6)
-
-
-def test_resize_applies_to_video_frames_not_series():
-    raw = np.zeros((3, 1, 8, 8))
-    assert prepare_frames(raw, (0.0, 1.0), 16, "cpu").shape == (3, 1, 16, 16)
-    assert prepare_frames(raw[:, :, :1, :1], (0.0, 1.0), 16, "cpu", series=True).shape == (
-        3, 1, 1, 1)
-
-
-def test_non_finite_scaling_and_range_raise():
-    with pytest.raises(ValueError, match="not finite"):
-        prepare_frames(np.full((1, 1, 1, 1), 1e300), (0.0, 1.0), None, "cpu")
+    v = validate_videos(_Stub(), np.array([[1e9, 1e9 + 2], [1e9 + 1, 1e9]]), reset=True)
+    assert fit_frame_scale(v) == (1e9, 1e9 + 2)
+    v = validate_videos(_Stub(), np.full((2, 3), 1e17), reset=True)
+    lo, hi = fit_frame_scale(v)
+    assert hi > lo  # a unit that survives the offset
     v = validate_videos(_Stub(), np.array([[-1.7e308, 1.7e308], [0.0, 1.0]]), reset=True)
     with pytest.raises(ValueError, match="range"):
         fit_frame_scale(v)
@@ -121,17 +107,21 @@ def test_map_segments_gathers_true_order_features_in_fixed_chunks():
     # frame "features" are the frame values, so each segment's row is its frames
     v = validate_videos(_Stub(), np.arange(2 * 30.0).reshape(2, 30), reset=True)
     starts, _ = segment_starts(v.lengths, 3, 2)
-    sizes = []
+    sizes, frames_seen = [], []
 
-    def frame_fn(x):
-        sizes.append(len(x))
-        return x.reshape(len(x), 1)
+    def featurize(raw):
+        frames_seen.append(len(raw))
+        return torch.from_numpy(raw.reshape(len(raw), 1)).float()
 
-    featurize = padded_frame_features(lambda raw: torch.from_numpy(raw).float(), frame_fn, 16)
-    out = map_segments(v, starts, 3, 2, featurize, lambda f: f[:, :, 0], segment_chunk=8)
+    def segment_fn(f):
+        sizes.append(len(f))
+        return f[:, :, 0]
+
+    out = map_segments(v, starts, 3, 2, featurize, segment_fn, segment_chunk=8)
     assert out.shape == (len(starts), 3)
     assert torch.equal(out, torch.from_numpy(segment_frames(starts, 3, 2)).float())
-    assert set(sizes) == {16}
+    assert set(sizes) == {8}  # every chunk padded to exactly segment_chunk
+    assert max(frames_seen) <= 8 * 3  # only the frames of one chunk are read
 
 
 def test_reduce_segments_mean_max_top_k():
