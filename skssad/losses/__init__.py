@@ -39,11 +39,12 @@ __all__ += ["GLOBAL_MSSSIM_WEIGHTS", "LOCAL_MSSSIM_WEIGHTS", "acai_autoencoder_p
 from ._contrastive import (  # noqa: E402
     ContrastedMemoryLoss,
     DoubleHingeLoss,
+    contrasted_memory_loss,
     double_hinge,
     memory_mix,
     nt_xent,
     variance_loss,
 )
 
-__all__ += ["ContrastedMemoryLoss", "DoubleHingeLoss", "double_hinge", "memory_mix", "nt_xent",
-            "variance_loss"]
+__all__ += ["ContrastedMemoryLoss", "DoubleHingeLoss", "contrasted_memory_loss", "double_hinge",
+            "memory_mix", "nt_xent", "variance_loss"]

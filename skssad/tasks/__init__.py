@@ -26,6 +26,6 @@ from .frames import (  # noqa: E402
 
 __all__ += ["all_permutations", "extract_segments", "permutation_views", "segment_indices",
             "segment_span", "shuffle_frames", "unshuffle_frames"]
-from .contrastive import ContrastiveTask, contrastive_view  # noqa: E402
+from .contrastive import ContrastiveTask, contrastive_view, rotation_shifted  # noqa: E402
 
-__all__ += ["ContrastiveTask", "contrastive_view"]
+__all__ += ["ContrastiveTask", "contrastive_view", "rotation_shifted"]
