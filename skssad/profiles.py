@@ -55,6 +55,9 @@ PROFILES["anomem"] = {
     "quick": dict(depth=10, width=12, scales=(3, 4), n_memory=(64, 32), input_size=16,
                   crop_scale=(0.6, 1.0), flip=False, max_epochs=30, batch_size=64, lr=0.05,
                   max_train=1000),
+    # Tests: a few seconds per fit on the 8x8 digits.
+    "tiny": dict(depth=10, width=8, scales=(3, 4), n_memory=(32, 16), input_size=16,
+                 crop_scale=(0.3, 1.0), flip=False, max_epochs=4, batch_size=32, lr=0.05),
 }
 
 #: detector name -> import path of its class

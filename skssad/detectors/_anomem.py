@@ -418,6 +418,47 @@ weight_decay, callbacks, verbose, device, random_state
         # Eq. (13), sign flipped: higher = more normal.
         return -(self._scale_scores(X) * w).sum(1) / w.sum()
 
+    def anomaly_prototype_distance(self, X) -> np.ndarray:
+        """Distance of each sample's features to the closest stored prototype, per scale.
+
+        For every position the L2 distance (in the memory's query space) to
+        the nearest pattern of that scale's memory, averaged over positions:
+        a diagnostic of whether the memory holds normal prototypes (§4.4).
+        Higher = more anomalous.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_samples, n_scales)
+        """
+        check_is_fitted(self, "offset_")
+        module = self.net_.module_
+
+        def fn(chunk):
+            out = []
+            for (q, _), mem in zip(module(chunk), module.memories, strict=True):
+                flat = q.permute(0, 2, 3, 1).reshape(-1, q.shape[1])
+                d = torch.cdist(flat, mem.stored_patterns()).min(1).values
+                out.append(d.view(len(chunk), -1).mean(1))
+            return torch.stack(out, 1).double()
+
+        return self._map(self._as_tensor(X, reset=False), fn).numpy()
+
+    def embed(self, X) -> list[np.ndarray]:
+        """Average-pooled backbone features ``z^(s)`` of each tapped scale.
+
+        Returns
+        -------
+        features : list of ndarray, one ``(n_samples, C_s)`` per scale
+        """
+        check_is_fitted(self, "offset_")
+        module = self.net_.module_
+
+        def fn(chunk):
+            return tuple(z.mean((2, 3)).double() for z in module.features(chunk))
+
+        out = self._map(self._as_tensor(X, reset=False), fn)
+        return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
+
     def anomaly_map(self, X) -> np.ndarray:
         """Pixel-level anomaly heatmaps (beyond the paper, its future work).
 
