@@ -145,6 +145,9 @@ class ContrastiveTask:
         None is the paper's Alg. 1; "rotation" adds shifted negatives (ours).
     """
 
+    #: PretextNet passes the batch labels: Eq. (3) needs them.
+    uses_labels = True
+
     def __init__(self, crop_scale=(0.08, 1.0), *, flip: bool = True, jitter: float = 0.4,
                  jitter_p: float = 0.8, blur_p: float = 0.5, blur_sigma=(0.1, 2.0),
                  noise_std: float = 0.03, noise_p: float = 0.5, negatives: str | None = None):
