@@ -5,6 +5,7 @@ Every detector is a scikit-learn outlier detector: ``fit`` on normal data,
 ``predict`` (+1 normal, -1 anomaly).
 """
 
+from .base import PretextAtChanceWarning
 from .detectors import (
     AnoMemDetector,
     FramePermutationDetector,
@@ -14,6 +15,7 @@ from .detectors import (
     minmax_anomaly_scores,
     overlay_anomaly_map,
 )
+from .nets.anomem import UniformRetrievalWarning
 
 __version__ = "0.1.0"
 
@@ -22,7 +24,9 @@ __all__ = [
     "FramePermutationDetector",
     "GeometricTransformDetector",
     "IGDDetector",
+    "PretextAtChanceWarning",
     "PuzzleTintColorDetector",
+    "UniformRetrievalWarning",
     "minmax_anomaly_scores",
     "overlay_anomaly_map",
     "__version__",

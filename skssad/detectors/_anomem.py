@@ -20,7 +20,7 @@ from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_is_fitted
 from skorch.dataset import unpack_data
 
-from ..base import BaseDetector, Interval, StrOptions, padded_chunks
+from ..base import BaseDetector, Interval, StrOptions
 from ..losses import ContrastedMemoryLoss, DoubleHingeLoss
 from ..nets import Standardize
 from ..nets.anomem import MultiScaleMemoryNet, ScaleDistanceHeads, UniformRetrievalWarning
@@ -297,7 +297,7 @@ weight_decay, callbacks, verbose, device, random_state
         self.semi_supervised_ = bool((y01 == 0).any())
         normal = torch.from_numpy(y01 > 0).to(X.device)
         backbone = ResNet(X.shape[1], int(self.depth), self.width,
-                          preprocess=Standardize.fitted(X[normal]))
+                          preprocess=Standardize(*self._channel_stats(X[normal])))
         module = MultiScaleMemoryNet(backbone, scales, self.n_memory, self.beta,
                                      self.n_retrieval_steps, self.normalize)
         if self.memory_init == "data":
@@ -307,24 +307,9 @@ weight_decay, callbacks, verbose, device, random_state
                                          self.sampling_ratio,
                                          use_memory=self.memory == "hopfield")
         task = ContrastiveTask(self.crop_scale, flip=self.flip, negatives=self.negatives)
-        self.net_ = self._make_net(module, criterion, task, net_class=_LabelledTaskNet)
+        self.net_ = self._make_net("net", module, criterion, task, net_class=_LabelledTaskNet)
         self.net_.fit(X, torch.from_numpy(y01).to(X.device))
-        self.head_net_ = None
-        self._calibrate_memory(X[normal])
-        if self.semi_supervised_:
-            self._fit_distance_heads(X, y01)
-
-    def _map(self, X, fn):
-        """``fn`` over fixed-size padded chunks of ``X`` under no_grad, concatenated on CPU."""
-        self._eval_mode()
-        outs = []
-        with torch.no_grad():
-            for chunk, b in padded_chunks(X):
-                res = fn(chunk)
-                res = res if isinstance(res, tuple) else (res,)
-                outs.append(tuple(r[:b].cpu() for r in res))
-        cat = tuple(torch.cat(parts) for parts in zip(*outs, strict=True))
-        return cat if len(cat) > 1 else cat[0]
+        self._y01 = y01
 
     def _query_vectors(self, X):
         """Per scale, every position's query vector ``(n HW, C)`` of ``X``."""
@@ -335,9 +320,18 @@ weight_decay, callbacks, verbose, device, random_state
             return tuple(q.permute(0, 2, 3, 1).reshape(len(chunk), -1, q.shape[1])
                          for q, _ in module(chunk))
 
-        out = self._map(X, fn)
+        out = self._map_chunks(X, fn)
         out = out if n > 1 else (out,)
         return [o.reshape(-1, o.shape[-1]) for o in out]
+
+    def _calibrate(self, X):
+        """After Alg. 1: k-means prototypes (Table 4(b)), memory health, then stage 2."""
+        y01 = self._y01
+        del self._y01
+        self._calibrate_memory(X[torch.from_numpy(y01 > 0).to(X.device)])
+        self.head_net_ = None
+        if self.semi_supervised_:
+            self._fit_distance_heads(X, y01)
 
     def _calibrate_memory(self, X_normal):
         """k-means prototypes (Table 4(b)) and the memory's health on normal training data."""
@@ -371,10 +365,11 @@ weight_decay, callbacks, verbose, device, random_state
                     "retrieval is near uniform, so HF(z) is an average, not a prototype "
                     "(raise beta, use normalize='layer' or train longer).",
                     UniformRetrievalWarning, stacklevel=4)
-        record = getattr(self, "_record_health", None)
-        if record is not None:
-            for s, h in self.memory_health_.items():
-                record(f"memory_scale{s}", **h)
+        self._record_health("net", memory={f"scale{s}": h for s, h in self.memory_health_.items()},
+                            effective_slots=[h["effective_slots"]
+                                             for h in self.memory_health_.values()],
+                            pattern_spread=[h["pattern_spread"]
+                                            for h in self.memory_health_.values()])
 
     def _deviation_maps(self, X) -> list[torch.Tensor]:
         """Eq. (8): ``Δ^(s) = z^(s) − HF^(s)(z^(s))`` per scale (``deviation`` applied)."""
@@ -391,20 +386,15 @@ weight_decay, callbacks, verbose, device, random_state
 
     def _fit_distance_heads(self, X, y01):
         """§3.2 semi-supervised: train g^(s) on pooled Δ^(s) with Eq. (12), SGD + cosine (§4.2)."""
-        feats = self._map(X, self._pooled_deviations).to(X.device)
+        feats = self._map_chunks(X, self._pooled_deviations).to(X.device)
         dims = [self.net_.module_.backbone.channels[s - 1] * self.pool_size ** 2
                 for s in self.net_.module_.scales]
         self.head_net_ = self._make_net(
-            ScaleDistanceHeads(dims, self.hidden), DoubleHingeLoss(self.margin), None,
+            "head", ScaleDistanceHeads(dims, self.hidden), DoubleHingeLoss(self.margin), None,
             max_epochs=self.supervised_epochs, lr=self.supervised_lr, optimizer="sgd",
-            weight_decay=0.0, callbacks=None)
+            weight_decay=0.0, images=False)
         self.head_net_.fit(feats, torch.from_numpy(y01).to(X.device))
-
-    def _eval_mode(self):
-        super()._eval_mode()
-        head = getattr(self, "head_net_", None)
-        if head is not None:
-            head.module_.eval()
+        self._record_health("head")
 
     # ------------------------------------------------------------------ scoring
     def _scale_scores(self, X) -> torch.Tensor:
@@ -441,7 +431,7 @@ weight_decay, callbacks, verbose, device, random_state
                 out.append(d.view(len(chunk), -1).mean(1))
             return torch.stack(out, 1).double()
 
-        return self._map(self._as_tensor(X, reset=False), fn).numpy()
+        return self._map_chunks(self._input_store(X, reset=False), fn).numpy()
 
     def embed(self, X) -> list[np.ndarray]:
         """Average-pooled backbone features ``z^(s)`` of each tapped scale.
@@ -456,7 +446,7 @@ weight_decay, callbacks, verbose, device, random_state
         def fn(chunk):
             return tuple(z.mean((2, 3)).double() for z in module.features(chunk))
 
-        out = self._map(self._as_tensor(X, reset=False), fn)
+        out = self._map_chunks(self._input_store(X, reset=False), fn)
         return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
 
     def anomaly_map(self, X) -> np.ndarray:
@@ -472,7 +462,7 @@ weight_decay, callbacks, verbose, device, random_state
             ``H, W`` are the image sides seen in ``fit``.
         """
         check_is_fitted(self, "offset_")
-        Xt = self._as_tensor(X, reset=False)
+        store = self._input_store(X, reset=False)
         h, w_ = self.input_shape_[1:]
         weights = self.scale_weights_.tolist()
 
@@ -482,4 +472,4 @@ weight_decay, callbacks, verbose, device, random_state
                          for lam, d in zip(weights, self._deviation_maps(chunk), strict=True))
             return (merged[:, 0] / sum(weights)).double()
 
-        return self._map(Xt, fn).numpy() if len(Xt) else np.empty((0, h, w_))
+        return self._map_chunks(store, fn).numpy() if len(store) else np.empty((0, h, w_))

@@ -16,7 +16,7 @@ from skssad.nets.anomem import UniformRetrievalWarning
 from skssad.profiles import profile_settings
 
 TINY, _ = profile_settings("anomem", "tiny")
-TINY = {**TINY, "random_state": 0, "device": "cpu"}
+TINY = {**TINY, "max_epochs": 4}
 
 
 @pytest.fixture(scope="module")
