@@ -33,14 +33,15 @@ from benchmarks import _report as report
 
 #: --part memory: variant name -> overrides of the quick profile
 MEMORY_VARIANTS = {
-    "untrained network": dict(max_epochs=1, lr=1e-12),
+    "untrained network": dict(max_epochs=1, lr=1e-12, negatives=None),
     "raw Eq. (1), cosine deviation": dict(normalize="none", deviation="cosine",
-                                          n_retrieval_steps=1),
-    "beta on the cosine": dict(normalize="cosine"),
-    "layer-normalised (Alg. 1)": dict(normalize="layer"),
-    "layer-normalised, beta/sqrt(d)": dict(normalize="scaled"),
+                                          n_retrieval_steps=1, negatives=None),
+    "beta on the cosine": dict(normalize="cosine", negatives=None),
+    "layer-normalised (Alg. 1)": dict(normalize="layer", negatives=None),
+    "layer-normalised, beta/sqrt(d)": dict(normalize="scaled", negatives=None),
     "layer-normalised + rotation negatives": dict(normalize="layer", negatives="rotation"),
-    "layer-normalised + data init": dict(normalize="layer", memory_init="data"),
+    "layer-normalised + data init": dict(normalize="layer", memory_init="data",
+                                         negatives=None),
     "layer-normalised, beta/sqrt(d) + rotation negatives": dict(normalize="scaled",
                                                                 negatives="rotation"),
 }
