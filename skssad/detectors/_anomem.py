@@ -307,9 +307,25 @@ weight_decay, callbacks, verbose, device, random_state
                                          self.sampling_ratio,
                                          use_memory=self.memory == "hopfield")
         task = ContrastiveTask(self.crop_scale, flip=self.flip, negatives=self.negatives)
-        self.net_ = self._make_net("net", module, criterion, task, net_class=_LabelledTaskNet)
+        self.net_ = self._make_net("net", module, criterion, task, net_class=_LabelledTaskNet,
+                                   chance_loss=self._chance_loss(X.shape[-1], task))
         self.net_.fit(X, torch.from_numpy(y01).to(X.device))
         self._y01 = y01
+
+    def _chance_loss(self, side: int, task: ContrastiveTask) -> float:
+        """Eq. (7) of a model whose similarities carry no information: ``log(#keys)``.
+
+        Every anchor then gives ``log(2B - 1)`` (plus ``B`` rotation negatives),
+        and Eq. (7) weights scale ``s`` by ``λ^(s) |Ω^(s)|`` over ``Σ |Ω^(s)|``.
+        Map sides follow the ResNet's strides (stages 2-4 halve the side).
+        """
+        b = min(int(self.batch_size), 10**9)
+        n_keys = 2 * b - 1 + (b if task.n_branches == 3 else 0)
+        scales, _ = self._check_scale_params()
+        ks = [max(int(max(side // 2 ** (s - 1), 1) ** 2 * r), 1)
+              for s, r in zip(scales, self.sampling_ratio, strict=True)]
+        weighted = sum(w * k for w, k in zip(self.scale_weights_, ks, strict=True))
+        return float(np.log(n_keys) * weighted / sum(ks))
 
     def _query_vectors(self, X):
         """Per scale, every position's query vector ``(n HW, C)`` of ``X``."""
