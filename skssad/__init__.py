@@ -14,6 +14,7 @@ from .detectors import (
     PuzzleTintColorDetector,
     minmax_anomaly_scores,
 )
+from .nets.anomem import UniformRetrievalWarning
 from .visualization import overlay_anomaly_map
 
 __version__ = "0.1.0"
@@ -25,6 +26,7 @@ __all__ = [
     "IGDDetector",
     "PretextAtChanceWarning",
     "PuzzleTintColorDetector",
+    "UniformRetrievalWarning",
     "minmax_anomaly_scores",
     "overlay_anomaly_map",
     "__version__",
