@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["ROOT", "RESULTS", "DATASETS", "Dataset", "Report", "command_line", "config",
-           "data_dir", "git_sha", "load_dataset", "machine", "machine_line", "make",
+           "data_dir", "describe", "git_sha", "load_dataset", "machine", "machine_line", "make",
            "markdown_table", "one_vs_all_grid", "run_grid", "split", "summarize",
            "use_omp_threads"]
 
@@ -256,6 +256,13 @@ def _plain(value):
         return {str(k): _plain(v) for k, v in value.items()}
     # Object addresses ("<function f at 0x...>") differ between processes.
     return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
+
+
+def describe(estimator) -> str:
+    """``repr(estimator)`` on one line, without process-specific object addresses."""
+    import re
+
+    return re.sub(r"\s+", " ", str(_plain(estimator)))
 
 
 def config(estimator) -> dict:
@@ -536,11 +543,19 @@ class Report:
         self._blocks.append(("text", "\n".join(lines)))
         return self
 
-    def table(self, name: str, df: pd.DataFrame, *, csv: bool = True, floatfmt: str = ".4f",
-              index: bool = False, caption: str | None = None) -> Report:
-        """Add table ``name`` (a section of the Markdown; a CSV when ``csv``)."""
+    def table(self, name: str, df: pd.DataFrame, *, csv: bool = True, markdown: bool = True,
+              floatfmt: str = ".4f", index: bool = False, caption: str | None = None) -> Report:
+        """Add table ``name``: a section of the Markdown, and a CSV when ``csv``.
+
+        ``markdown=False`` writes the CSV only (long per-task rows) and names
+        it in the Markdown; ``csv=False`` marks a view derived from a CSV table.
+        """
+        if not (csv or markdown):
+            raise ValueError(f"Table {name!r} would be written nowhere: csv and markdown "
+                             "are both False.")
         self._blocks.append(("table", dict(name=name, df=df.reset_index() if index else df,
-                                           csv=csv, floatfmt=floatfmt, caption=caption)))
+                                           csv=csv, markdown=markdown, floatfmt=floatfmt,
+                                           caption=caption)))
         return self
 
     def provenance(self) -> dict[str, Any]:
@@ -582,8 +597,12 @@ class Report:
             lines += [f"## {block['name']}", ""]
             if block["caption"]:
                 lines += [block["caption"], ""]
-            lines.append(markdown_table(block["df"], floatfmt=block["floatfmt"]))
             where = csv_names.get(block["name"])
+            if not block["markdown"]:
+                lines.append(f"{len(block['df'])} rows, in `{where}` (with configuration and "
+                             "provenance per row).")
+                continue
+            lines.append(markdown_table(block["df"], floatfmt=block["floatfmt"]))
             if where:
                 lines += ["", f"CSV (with configuration and provenance per row): `{where}`"]
             elif source:
