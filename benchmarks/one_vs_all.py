@@ -216,12 +216,12 @@ def _max_train(spec: list[str] | None, name: str, default: int | None) -> int | 
     value = default
     for item in spec or []:
         key, sep, number = item.rpartition("=")
-        if sep and key != name:
-            continue
         try:
-            value = int(number)
+            n = int(number)
         except ValueError:
             raise SystemExit(f"--max-train expects N or NAME=N, got {item!r}.") from None
+        if not sep or key == name:
+            value = n
     return value
 
 
@@ -245,8 +245,23 @@ def main(argv=None) -> pd.DataFrame:
         classes = [0]
     seeds = list(range(args.seeds))
     n_test = len(data.X_test)
+    n_scored = min(args.max_test or n_test, n_test)
+    # The provenance of the code and machine that run the tasks, taken before they run.
+    rep = report.Report(
+        f"One-vs-all on {args.dataset}, profile `{args.profile}`"
+        + (" (semi-supervised, anomem §4.1)" if args.gammas else ""),
+        prog="benchmarks.one_vs_all", argv=argv, seed=seeds, profile=args.profile,
+        data=f"{data.description}; {len(data.X_train)} training images",
+        notes=[f"Test set scored: {n_scored} of {n_test} images (--max-test {args.max_test}, "
+               f"class-stratified, split seed {args.random_state})",
+               f"Detector seeds: {seeds}" + (f"; gammas {args.gammas}, {args.draws} draws each"
+                                             if args.gammas else ""),
+               "Metrics: AUROC (normal = positive), EER, APCER at 5% BPCER; mean over "
+               "classes (and seeds/draws); fit/score seconds summed over tasks (tasks resumed "
+               "from an earlier run keep their own seconds; its wall time is not in this "
+               "run's)"])
     print(f"{args.dataset}: {len(data.X_train)} training and {n_test} test images "
-          f"({data.description}); scoring {min(args.max_test or n_test, n_test)} test images",
+          f"({data.description}); scoring {n_scored} test images",
           flush=True)
     frames, walls, configs = [], {}, {}
     with cluster(args):
@@ -281,20 +296,6 @@ def main(argv=None) -> pd.DataFrame:
                                          include_groups=False)
     summary["wall s (this run)"] = [f"{walls[d]:.0f}" + (" (resumed)" if walls[d] < 0.5 * work[d]
                                                         else "") for d in summary["detector"]]
-    n_scored = int(res.n_test.iloc[0])
-    rep = report.Report(
-        f"One-vs-all on {args.dataset}, profile `{args.profile}`"
-        + (" (semi-supervised, anomem §4.1)" if args.gammas else ""),
-        prog="benchmarks.one_vs_all", argv=argv, seed=seeds, profile=args.profile,
-        data=f"{data.description}; {len(data.X_train)} training images",
-        notes=[f"Test set scored: {n_scored} of {n_test} images (--max-test {args.max_test}, "
-               f"class-stratified, split seed {args.random_state})",
-               f"Detector seeds: {seeds}" + (f"; gammas {args.gammas}, {args.draws} draws each"
-                                             if args.gammas else ""),
-               "Metrics: AUROC (normal = positive), EER, APCER at 5% BPCER; mean over "
-               "classes (and seeds/draws); fit/score seconds summed over tasks (tasks resumed "
-               "from an earlier run keep their own seconds; its wall time is not in this "
-               "run's)"])
     rep.table("Per-task rows", res.drop(columns="seed_label"), markdown=False)
     rep.table("Summary", summary, csv=False)
     rep.table("AUROC per normal class (mean ± std over seeds/draws)", per_class, csv=False)
