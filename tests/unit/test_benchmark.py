@@ -217,3 +217,17 @@ def test_cli_cifar10_dev_reads_class_folders(tmp_path):
     assert list(res.n_test) == [12, 12] and list(res.n_train) == [12, 12]
     md = (tmp_path / "out" / "results.md").read_text()
     assert "| 0 (cat) |" in md and "| 1 (ship) |" in md and "CIFAR-10 dev split" in md
+
+
+def test_throughput_writes_markdown_and_csv(tmp_path):
+    import json
+
+    from benchmarks.throughput import main
+
+    rows = main(["--detectors", "geometric", "--n-train", "32", "--n-score", "32",
+                 "--epochs", "2", "--out", str(tmp_path / "tp")])
+    assert len(rows) == 1 and rows[0]["train img/s"] > 0 and rows[0]["score img/s"] > 0
+    csv = pd.read_csv(tmp_path / "tp.csv")
+    assert json.loads(csv.config.iloc[0])["max_epochs"] == 2 and csv.git.notna().all()
+    md = (tmp_path / "tp.md").read_text()
+    assert "| GeometricTransformDetector | geometric |" in md and "- Machine: " in md
