@@ -231,7 +231,7 @@ def _class_label(c, names) -> str:
 
 def main(argv=None) -> pd.DataFrame:
     args = parse_args(argv)
-    from skssad.benchmark import one_vs_all, semi_supervised
+    from skssad.benchmark import one_vs_all, part_file, semi_supervised
 
     report.use_omp_threads()
     out = Path(args.out or report.RESULTS / "_runs" / f"{args.dataset}_{args.profile}")
@@ -259,11 +259,14 @@ def main(argv=None) -> pd.DataFrame:
                "Metrics: AUROC (normal = positive), EER, APCER at 5% BPCER; mean over "
                "classes (and seeds/draws); fit/score seconds summed over tasks (tasks resumed "
                "from an earlier run keep their own seconds; its wall time is not in this "
-               "run's)"])
+               "run's)",
+               "Rows with `resumed` True in results.csv were computed by an earlier run (an "
+               "earlier git sha, same configuration) and read back from `parts/`"])
     print(f"{args.dataset}: {len(data.X_train)} training and {n_test} test images "
           f"({data.description}); scoring {n_scored} test images",
           flush=True)
     frames, walls, configs = [], {}, {}
+    started = time.time()
     with cluster(args):
         for name in args.detectors:
             est, harness = build_detector(name, args.profile)
@@ -281,6 +284,13 @@ def main(argv=None) -> pd.DataFrame:
                 res = one_vs_all(est, *data, **common)
             walls[name] = time.perf_counter() - t0
             res.insert(0, "detector", name)
+            # A task whose CSV predates this run was resumed: the code that computed it
+            # is older than this run's git sha (which the provenance columns record).
+            res["resumed"] = [
+                part_file(common["results_dir"], r.normal_class,
+                          None if pd.isna(r.seed) else int(r.seed), r.gamma,
+                          r.draw).stat().st_mtime < started
+                for r in res.itertuples()]
             frames.append(res.assign(profile=args.profile, max_train=max_train,
                                      config=json.dumps(report.config(est), sort_keys=True)))
             print(f"{name}: mean AUROC {res.auroc.mean():.4f} "

@@ -278,7 +278,9 @@ class OneClassPipeline(Pipeline):
 
 
 def _pixels(size: int | None = None) -> FunctionTransformer:
-    return FunctionTransformer(flatten_pixels, validate=False, kw_args={"size": size})
+    # No kw_args at native size: the step (and the harness's resume key) stays as before.
+    return FunctionTransformer(flatten_pixels, validate=False,
+                               kw_args=None if size is None else {"size": size})
 
 
 #: baseline name -> profile -> parameters of the model; ``image_size`` is the

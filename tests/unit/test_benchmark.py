@@ -144,8 +144,10 @@ def test_cli_digits_with_a_baseline(tmp_path, capsys):
     for name in ("roc_iforest.png", "roc_ocsvm.png", "auroc_per_class.png"):
         assert (tmp_path / name).stat().st_size > 1000
     assert len(list((tmp_path / "parts" / "iforest").glob("*.csv"))) == 4
-    main(argv[:-1])  # resumes: everything already there
+    assert not res.resumed.any()
+    again = main(argv[:-1])  # resumes: everything already there
     assert "resuming: 4 of 4" in capsys.readouterr().out
+    assert again.resumed.all() and pd.read_csv(tmp_path / "results.csv").resumed.all()
 
 
 def test_cli_unknown_detector_and_missing_data_dir(tmp_path, monkeypatch):
