@@ -381,14 +381,20 @@ def summarize(rows: pd.DataFrame, by: Sequence[str] = ("detector",)) -> pd.DataF
 
 
 # --------------------------------------------------------------------------- provenance
+#: What the code of a result is: a change here (not in docs or results) marks the sha.
+CODE_PATHS = ("skssad", "benchmarks/*.py", "setup.cfg", "pyproject.toml")
+
+
 def git_sha() -> str:
-    """Short sha of ``HEAD``, marked when tracked files have uncommitted changes."""
+    """Short sha of ``HEAD``, marked when the code (:data:`CODE_PATHS`) has uncommitted
+    changes; edits to docs or to earlier results do not change what ran."""
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
                              capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=ROOT, text=True, capture_output=True).stdout.strip()
-        return sha + (" (with uncommitted changes)" if dirty else "")
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                *CODE_PATHS], cwd=ROOT, text=True,
+                               capture_output=True).stdout.strip()
+        return sha + (" (with uncommitted changes to the code)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

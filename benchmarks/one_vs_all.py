@@ -302,10 +302,14 @@ def main(argv=None) -> pd.DataFrame:
     names = data.info.get("classes")
     if names is not None:
         per_class["normal_class"] = [_class_label(c, names) for c in per_class.normal_class]
-    work = res.groupby("detector").apply(lambda g: g.fit_seconds.sum() + g.score_seconds.sum(),
-                                         include_groups=False)
-    summary["wall s (this run)"] = [f"{walls[d]:.0f}" + (" (resumed)" if walls[d] < 0.5 * work[d]
-                                                        else "") for d in summary["detector"]]
+    resumed = res.groupby("detector").resumed.agg(["sum", "size"])
+
+    def _wall(d):
+        done, n = int(resumed.loc[d, "sum"]), int(resumed.loc[d, "size"])
+        return f"{walls[d]:.0f}" + ("" if not done else " (resumed)" if done == n
+                                    else f" ({done} of {n} tasks resumed)")
+
+    summary["wall s (this run)"] = [_wall(d) for d in summary["detector"]]
     rep.table("Per-task rows", res.drop(columns="seed_label"), markdown=False)
     rep.table("Summary", summary, csv=False)
     rep.table("AUROC per normal class (mean ± std over seeds/draws)", per_class, csv=False)
