@@ -337,11 +337,13 @@ def one_vs_all_grid(detector: str, grid: Mapping[str, Mapping[str, Any]], data: 
     """
     from skssad.benchmark import one_vs_all, semi_supervised
 
+    labels = iter(grid)  # run_grid calls ``run`` once per variant, in the grid's order
+
     def run(overrides):
+        name = next(labels)
         est, settings = make(detector, profile, random_state=random_state, **overrides)
         kw = dict(harness)
         kw.setdefault("max_train", settings.get("max_train"))
-        name = next(k for k, v in grid.items() if dict(v) == overrides)
         if results_dir is not None:
             kw["results_dir"] = Path(results_dir) / name.replace(" ", "_").replace("/", "-")
         fn = semi_supervised if "gammas" in kw else one_vs_all

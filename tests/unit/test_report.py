@@ -61,11 +61,13 @@ def test_run_grid_labels_every_row():
 def test_one_vs_all_grid_runs_each_variant_with_its_overrides():
     data = report.load_dataset("digits")
     rows = report.one_vs_all_grid("iforest", {"20 trees": {"n_estimators": 20},
-                                              "5 trees": {"n_estimators": 5}},
+                                              "5 trees": {"n_estimators": 5},
+                                              "20 again": {"n_estimators": 20}},
                                   data, classes=[0], max_test=200)
-    assert list(rows.variant) == ["20 trees", "5 trees"] and (rows.n_test == 200).all()
+    assert list(rows.variant) == ["20 trees", "5 trees", "20 again"]
+    assert (rows.n_test == 200).all()
     trees = [json.loads(c)["iforest__n_estimators"] for c in rows.config]
-    assert trees == [20, 5]
+    assert trees == [20, 5, 20]
     assert (rows.auroc > 0.9).all()
 
 
