@@ -18,8 +18,16 @@ def test_markdown_table_formats_and_escapes():
 
 
 def test_machine_is_detected_not_written_in():
+    import os
+    from pathlib import Path
+
+    import torch
+
     m = report.machine()
-    assert m["cpus"] >= 1 and m["cpu"] and m["cpu"] != "unknown CPU"
+    assert m["cpus"] == os.cpu_count() and m["cpu"] and m["cpu"] != "unknown CPU"
+    if Path("/proc/cpuinfo").is_file():
+        assert m["cpu"] in Path("/proc/cpuinfo").read_text()
+    assert m["torch_threads"] == torch.get_num_threads()
     assert isinstance(m["torch_threads"], int) and "cuda" in m
     line = report.machine_line(m)
     assert m["cpu"] in line and f"{m['torch_threads']} threads" in line
