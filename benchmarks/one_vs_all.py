@@ -157,7 +157,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--detectors", nargs="+", default=["geometric"],
                    help="skssad.profiles.DETECTORS names and baselines "
                         "(knn-cosine, knn-l2, iforest, ocsvm, pyod-ae, pyod-deepsvdd)")
-    p.add_argument("--profile", choices=("quick", "paper"), default="quick")
+    p.add_argument("--profile", choices=("tiny", "quick", "paper"), default="quick",
+                   help="skssad.profiles profile (tiny: smoke runs and tests)")
     p.add_argument("--seeds", type=int, default=1, help="detector seeds 0..N-1 per class")
     p.add_argument("--classes", nargs="+", default=None, help="normal classes (default all)")
     p.add_argument("--n-jobs", type=int, default=1, help="tasks (class x seed) in parallel")

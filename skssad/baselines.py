@@ -305,6 +305,14 @@ BASELINES: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+# ``tiny`` (tests, smoke runs): the quick settings; PyOD's networks train 2 epochs.
+for _name, _profiles in BASELINES.items():
+    _profiles["tiny"] = {**_profiles["quick"],
+                         **({"epoch_num": 2} if "epoch_num" in _profiles["quick"] else {}),
+                         **({"epochs": 2} if "epochs" in _profiles["quick"] else {})}
+del _name, _profiles
+
+
 def make_baseline(name: str, profile: str = "quick", random_state=None, **params):
     """The baseline ``name`` as an unfitted outlier detector (a Pipeline on pixels).
 
