@@ -32,6 +32,25 @@ def test_map_is_high_on_the_anomaly_and_zero_far_from_it():
     assert maps[0, :4, 10:].max() == 0 and maps[1, 10:, :4].max() == 0
 
 
+class PixelDetector:
+    """Normality = minus pixel (5, 5): only windows covering it change the score."""
+
+    def score_samples(self, X):
+        return -np.asarray(X, dtype=np.float64)[:, 5, 5]
+
+
+def test_map_is_the_mean_rise_over_covering_windows():
+    from scipy import ndimage
+
+    X = np.random.default_rng(1).random((2, 10, 10))
+    maps = anomaly_map(PixelDetector(), X, window=4, stride=1, sigma=2.0)
+    # the 16 windows covering (5, 5) fill it with the same blurred value, so the mean
+    # over them (not their sum) is exactly that one rise
+    rise = X[:, 5, 5] - ndimage.gaussian_filter(X, (0, 2.0, 2.0), mode="reflect")[:, 5, 5]
+    np.testing.assert_allclose(maps[:, 5, 5], rise, atol=1e-12)
+    assert np.all(maps[:, :2] == 0) and np.all(maps[:, :, :2] == 0)
+
+
 def test_map_keeps_channels_and_uint8():
     rng = np.random.default_rng(0)
     X = rng.integers(0, 50, size=(3, 12, 12, 3), dtype=np.uint8)
