@@ -32,8 +32,10 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def data(n_train: int, n_test: int, n_frames: int, size: int):
-    X_train, y_train = make_moving_digits(n_train, n_frames=n_frames, size=size, random_state=0)
-    X_test, y_test = make_moving_digits(n_test, n_frames=n_frames, size=size, random_state=1)
+    X_train, y_train = make_moving_digits(n_train, n_frames=n_frames, size=size, random_state=0,
+                                          return_X_y=True)
+    X_test, y_test = make_moving_digits(n_test, n_frames=n_frames, size=size, random_state=1,
+                                        return_X_y=True)
     return X_train, y_train, X_test, y_test
 
 

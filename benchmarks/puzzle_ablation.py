@@ -76,7 +76,7 @@ def _one_vs_all_report(name, title, det, harness, Xtr, ytr, Xte, yte, args, extr
 
 
 def run_digits(args):
-    params, harness = profile_settings("puzzle", "quick")
+    params, harness = profile_settings("puzzle_tint_color", "quick")
     d = load_digits_images()
     Xtr, Xte, ytr, yte = train_test_split(d.images, d.target, test_size=0.5,
                                           stratify=d.target, random_state=args.seed)
@@ -87,7 +87,7 @@ def run_digits(args):
 
 
 def run_mnist(args):
-    params, harness = profile_settings("puzzle", "quick")
+    params, harness = profile_settings("puzzle_tint_color", "quick")
     if args.max_train is not None:
         harness["max_train"] = args.max_train
     tr, te = load_mnist(args.mnist, "train"), load_mnist(args.mnist, "t10k")

@@ -117,8 +117,8 @@ def measure(name: str, profile: str, n_train: int, n_score: int, epochs: int) ->
     if name == "frame_permutation":  # a video detector: moving-digit clips
         from skssad.datasets._video import make_moving_digits
 
-        X_train = make_moving_digits(n_train, random_state=0)[0]
-        X_score = make_moving_digits(n_score, random_state=1)[0]
+        X_train = make_moving_digits(n_train, random_state=0, return_X_y=True)[0]
+        X_score = make_moving_digits(n_score, random_state=1, return_X_y=True)[0]
     else:
         X_train, X_score = _data(n_train, 0), _data(n_score, 1)
     det.fit(X_train)

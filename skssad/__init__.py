@@ -5,6 +5,7 @@ Every detector is a scikit-learn outlier detector: ``fit`` on normal data,
 ``predict`` (+1 normal, -1 anomaly).
 """
 
+from .base import PretextAtChanceWarning
 from .detectors import (
     AnoMemDetector,
     FramePermutationDetector,
@@ -22,6 +23,7 @@ __all__ = [
     "FramePermutationDetector",
     "GeometricTransformDetector",
     "IGDDetector",
+    "PretextAtChanceWarning",
     "PuzzleTintColorDetector",
     "minmax_anomaly_scores",
     "overlay_anomaly_map",

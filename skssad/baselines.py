@@ -149,14 +149,26 @@ BASELINES: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def make_baseline(name: str, profile: str = "quick", random_state=None):
-    """The baseline ``name`` as an unfitted outlier detector (a Pipeline on pixels)."""
+def make_baseline(name: str, profile: str = "quick", random_state=None, **params):
+    """The baseline ``name`` as an unfitted outlier detector (a Pipeline on pixels).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`BASELINES`.
+    profile : str, default="quick"
+        Which of its parameter sets to use.
+    random_state : int or None, default=None
+        Seed of the randomised baselines (ignored by deterministic ones).
+    **params
+        Constructor parameters of the model on top of the profile's.
+    """
     if name not in BASELINES:
         raise ValueError(f"Unknown baseline {name!r}; expected one of {sorted(BASELINES)}.")
     if profile not in BASELINES[name]:
         raise ValueError(f"Unknown profile {profile!r}; expected one of "
                          f"{sorted(BASELINES[name])}.")
-    params = dict(BASELINES[name][profile])
+    params = {**BASELINES[name][profile], **params}
     if name == "iforest":
         model = IsolationForest(random_state=random_state, **params)
     elif name == "ocsvm":

@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import LRScheduler, ProgressBar
+from skorch.callbacks import ProgressBar
 from skorch.dataset import unpack_data
+
+from .callbacks import EpochSchedule, EpochSeed, cosine_factor
 
 __all__ = ["DeviceBatchLoader", "PretextNet", "build_pretext_net", "resolve_optimizer"]
 
@@ -26,14 +28,18 @@ class DeviceBatchLoader:
     ``iterator_train``: a whole batch is one ``index_select`` instead of
     ``batch_size`` calls to ``__getitem__`` and a collate. Shuffling draws
     from the torch RNG, which the detector seeds from ``random_state``.
+    ``prepare`` (e.g. the base's uint8-to-float scaling and resize) is
+    applied to each batch of ``X``, so the stored set can stay in its raw
+    dtype and resolution and only a batch is ever converted.
     """
 
     def __init__(self, dataset, batch_size: int = 128, shuffle: bool = False,
-                 drop_last: bool = False, **_ignored):
+                 drop_last: bool = False, prepare: Callable | None = None, **_ignored):
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
+        self.prepare = prepare
 
     def _tensors(self):
         X = self.dataset.X if hasattr(self.dataset, "X") else self.dataset
@@ -57,7 +63,8 @@ class DeviceBatchLoader:
             if self.drop_last and len(idx) < self.batch_size:
                 break
             yb = y.index_select(0, idx.to(y.device)) if isinstance(y, torch.Tensor) else None
-            yield X.index_select(0, idx), yb
+            xb = X.index_select(0, idx)
+            yield (self.prepare(xb) if self.prepare is not None else xb), yb
 
 
 class PretextNet(NeuralNet):
@@ -86,6 +93,18 @@ class PretextNet(NeuralNet):
             return Xi, yi
         return self.task(Xi)
 
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """Train the epochs that remain of ``max_epochs``.
+
+        A fresh fit trains ``max_epochs`` epochs. A fit resumed through
+        :class:`skssad.callbacks.LoadInitState` starts with the saved history
+        and trains only the remaining ones, so an interrupted and resumed fit
+        ends where the uninterrupted one would.
+        """
+        if epochs is None:
+            epochs = max(int(self.max_epochs) - len(self.history), 0)
+        return super().fit_loop(X, y, epochs=epochs, **fit_params)
+
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         inputs, targets = self._task_batch(batch)
@@ -109,14 +128,6 @@ class PretextNet(NeuralNet):
         step_fn()
         for name in self._optimizers:
             getattr(self, name + "_").step()
-
-    def validation_step(self, batch, **fit_params):
-        self._set_training(False)
-        inputs, targets = self._task_batch(batch)
-        with torch.no_grad():
-            y_pred = self.infer(inputs, **fit_params)
-            loss = self.get_loss(y_pred, targets, X=inputs, training=False)
-        return {"loss": loss, "y_pred": y_pred}
 
 
 def resolve_optimizer(optimizer) -> tuple[type, dict]:
@@ -146,23 +157,36 @@ def build_pretext_net(
     verbose: int = 0,
     device: str = "cpu",
     net_class: type[PretextNet] = PretextNet,
+    schedule: str | Callable[[int, int], float] | None = "cosine",
+    seed: int | None = None,
+    prepare: Callable | None = None,
     **kwargs,
 ) -> PretextNet:
     """Build the configured, uninitialised skorch net every detector trains with.
 
     ``train_split=None`` (skorch would otherwise hold out 20% of the normal
-    data), the optimizer of :func:`resolve_optimizer`, a cosine annealing
-    schedule over ``max_epochs``, the user's ``callbacks`` after ours, and a
-    progress bar when ``verbose``. Extra ``kwargs`` go to the net unchanged
-    (e.g. ``optimizer__betas`` or ``criterion__weights``).
+    data), the optimizer of :func:`resolve_optimizer`, the learning-rate
+    ``schedule`` (``"cosine"``: cosine annealing over ``max_epochs``; ``None``:
+    constant; or ``factor(epoch, max_epochs)``), per-epoch seeding from
+    ``seed`` (so resumed fits match uninterrupted ones), the user's
+    ``callbacks`` after ours, and a progress bar when ``verbose``.
+    ``prepare`` converts each training batch (see :class:`DeviceBatchLoader`).
+    Extra ``kwargs`` go to the net unchanged (e.g. ``optimizer__betas``).
     """
     opt_class, opt_defaults = resolve_optimizer(optimizer)
     opt_params = {f"optimizer__{k}": v for k, v in opt_defaults.items()}
     opt_params["optimizer__weight_decay"] = weight_decay
     opt_params.update({k: v for k, v in kwargs.items() if k.startswith("optimizer__")})
     rest = {k: v for k, v in kwargs.items() if not k.startswith("optimizer__")}
-    cbs = [("cosine_lr", LRScheduler(policy=torch.optim.lr_scheduler.CosineAnnealingLR,
-                                     T_max=max(int(max_epochs), 1)))]
+    cbs = []
+    if schedule is not None:
+        factor = cosine_factor if schedule == "cosine" else schedule
+        if not callable(factor):
+            raise ValueError(f"schedule={schedule!r}; expected 'cosine', None or a callable "
+                             "factor(epoch, max_epochs).")
+        cbs.append(("lr_schedule", EpochSchedule(factor)))
+    if seed is not None:
+        cbs.append(("epoch_seed", EpochSeed(seed)))
     if verbose:
         cbs.append(("progress", ProgressBar()))
     for i, cb in enumerate(callbacks or ()):
@@ -177,6 +201,7 @@ def build_pretext_net(
         batch_size=int(batch_size),
         iterator_train=DeviceBatchLoader,
         iterator_train__shuffle=True,
+        iterator_train__prepare=prepare,
         iterator_valid=DeviceBatchLoader,
         train_split=None,
         callbacks=cbs,

@@ -13,7 +13,8 @@ from skssad.datasets import make_moving_digits
 from skssad.metrics import anomaly_auroc
 
 torch.set_num_threads(1)
-videos, motion = make_moving_digits(60, n_frames=14, size=16, motions=[0, 1], random_state=0)
+videos, motion = make_moving_digits(60, n_frames=14, size=16, motions=[0, 1], random_state=0,
+                                    return_X_y=True)
 normal, reversed_ = videos[motion == 0], videos[motion == 1]  # class 1 = class 0 backwards
 det = FramePermutationDetector(M=3, skip=1, width=8, feature_dim=32, input_size=16,
                                max_epochs=15, lr=0.05, random_state=0).fit(normal[:20])

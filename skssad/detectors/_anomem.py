@@ -312,7 +312,7 @@ weight_decay, callbacks, verbose, device, random_state
         criterion = ContrastedMemoryLoss(self.tau, self.lambda_v, self.scale_weights_,
                                          self.sampling_ratio, use_memory=use_memory)
         task = ContrastiveTask(self.crop_scale, flip=self.flip)
-        self.net_ = self._make_net(module, criterion, task, net_class=ContrastedMemoryNet)
+        self.net_ = self._make_net("net", module, criterion, task, net_class=ContrastedMemoryNet)
         self.net_.fit(X, torch.from_numpy(y01).to(X.device))
         if not use_memory:
             self._fit_kmeans_memory(X[normal])
@@ -355,6 +355,7 @@ weight_decay, callbacks, verbose, device, random_state
         dims = [self.net_.module_.backbone.channels[s - 1] * self.pool_size ** 2
                 for s in self.net_.module_.scales]
         self.head_net_ = self._make_net(
+            "head",
             ScaleDistanceHeads(dims, self.hidden), DoubleHingeLoss(self.margin), None,
             max_epochs=self.supervised_epochs, lr=1e-3, optimizer="adam", weight_decay=0.0,
             callbacks=None)

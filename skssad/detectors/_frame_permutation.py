@@ -155,7 +155,7 @@ class FramePermutationDetector(BaseDetector):
     --------
     >>> from skssad import FramePermutationDetector
     >>> from skssad.datasets import make_moving_digits
-    >>> X, y = make_moving_digits(40, n_frames=8, size=16, random_state=0)
+    >>> X, y = make_moving_digits(40, n_frames=8, size=16, random_state=0, return_X_y=True)
     >>> det = FramePermutationDetector(M=3, skip=1, width=4, input_size=16,
     ...                                max_epochs=1, random_state=0)
     >>> det.fit(X[y == 0]).score_samples(X[:3]).shape
@@ -201,7 +201,7 @@ class FramePermutationDetector(BaseDetector):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ input
-    def _as_tensor(self, X, *, reset: bool) -> torch.Tensor:
+    def _input_store(self, X, *, reset: bool) -> torch.Tensor:
         """NaN-padded ``(n, T, C, H, W)`` videos (see :mod:`skssad.video`)."""
         span = segment_span(self.M, self.skip)
         return videos_to_tensor(self, X, reset=reset, min_frames=span,
@@ -240,7 +240,8 @@ class FramePermutationDetector(BaseDetector):
         else:
             base = SmallFrameCNN(c, self.width, self.feature_dim)
         module = SiameseFrameNet(base, self.M, len(perms), preprocess=Standardize.fitted(frames))
-        self.net_ = self._make_net(module, torch.nn.CrossEntropyLoss, FrameShuffleTask(perms))
+        self.net_ = self._make_net("net", module, torch.nn.CrossEntropyLoss,
+                                   FrameShuffleTask(perms))
         self.net_.fit(segments, None)
 
     # ------------------------------------------------------------------ scoring
@@ -262,7 +263,13 @@ class FramePermutationDetector(BaseDetector):
         losses = torch.cat(out).numpy() if out else np.empty(0)
         return losses, owner
 
-    def _score_tensor(self, X: torch.Tensor) -> np.ndarray:
+    def _device_store(self, videos: torch.Tensor) -> torch.Tensor:
+        return videos
+
+    def _prepared(self, videos: torch.Tensor) -> torch.Tensor:
+        return videos  # videos_to_tensor already scaled and resized the frames
+
+    def _score_store(self, X: torch.Tensor) -> np.ndarray:
         losses, owner = self._segment_losses(X)
         counts = np.bincount(owner, minlength=len(X))
         return -np.bincount(owner, weights=losses, minlength=len(X)) / counts

@@ -193,7 +193,7 @@ def _poly_schedule(max_epochs: int, power: float = 0.9):
 
 
 def _with_poly_lr(net, max_epochs):
-    net.callbacks = [("poly_lr", _poly_schedule(max_epochs)) if name == "cosine_lr"
+    net.callbacks = [("poly_lr", _poly_schedule(max_epochs)) if name == "lr_schedule"
                      else (name, cb) for name, cb in net.callbacks]
     return net
 
@@ -478,8 +478,8 @@ class IGDDetector(BaseDetector):
             extra["iterator_train__drop_last"] = True
         cbs = [("descriptor_estep", DescriptorEStep(self.descriptor, self.kappa, self.min_var,
                                                     self.nu)),
-               ("critic_lr", _CriticLR()), *(self.callbacks or [])]
-        self.net_ = self._make_net(module, objective, None, net_class=IGDTrainingNet,
+               ("critic_lr", _CriticLR()), *self._net_callbacks("net")]
+        self.net_ = self._make_net("net", module, objective, None, net_class=IGDTrainingNet,
                                    callbacks=cbs, **extra)
         _with_poly_lr(self.net_, self.max_epochs)
         self.net_.fit(X_train, None)

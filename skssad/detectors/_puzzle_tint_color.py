@@ -483,7 +483,6 @@ class PuzzleTintColorDetector(BaseDetector):
         self.net_ = self._fit_encoder(X) if set(self.tasks_) - {"color"} else None
         self.net_color_ = self._fit_colorization(X) if "color" in self.tasks_ else None
         self.n_components_ = getattr(self, "_n_components", None)
-        self._calibrate(X)
 
     def _fit_encoder(self, X):
         n = self._layout.n
@@ -502,7 +501,7 @@ class PuzzleTintColorDetector(BaseDetector):
         task = PuzzleTintTask(self._layout, self.n_views_, puzzle, self.perms_,
                               self.c if "tint" in self.tasks_ else 0, self.shift_)
         loss = PuzzleTintLoss(*self.n_shape_, self.c, self.attention_)
-        net = self._make_net(module, loss, task)
+        net = self._make_net("encoder", module, loss, task)
         net.fit(X, None)
         return net
 
@@ -520,8 +519,8 @@ class PuzzleTintColorDetector(BaseDetector):
         # The EM loss divides by exp(d): without clipping, SGD at the encoder's
         # learning rate can overshoot into NaN on flat colour regions.
         clip = ("grad_clip", GradientNormClipping(gradient_clip_value=1.0))
-        net = self._make_net(module, loss, ColorizationTask(self.border),
-                             callbacks=[clip, *(self.callbacks or [])])
+        net = self._make_net("color", module, loss, ColorizationTask(self.border),
+                             callbacks=[clip, *self._net_callbacks("color")])
         net.fit(X, None)
         return net
 

@@ -8,12 +8,12 @@ from .color import (
     rgb_to_lab,
     tint_rotation,
 )
-from .geometric import all_geometric_views, geometric_transform, rotate90, translate
+from .geometric import GeometricTask, all_geometric_views, geometric_transform, rotate90, translate
 from .puzzle import cut_pieces, piece_wise_puzzle, shuffle_pieces
 
 __all__ = ["hsv_to_rgb", "lab_to_rgb", "partial_colorization", "rgb_to_hsv", "rgb_to_lab",
            "tint_rotation", "cut_pieces", "piece_wise_puzzle", "shuffle_pieces",
-           "all_geometric_views", "geometric_transform", "rotate90", "translate"]
+           "GeometricTask", "all_geometric_views", "geometric_transform", "rotate90", "translate"]
 from .frames import (  # noqa: E402
     all_permutations,
     extract_segments,
