@@ -43,6 +43,14 @@ class DeviceBatchLoader:
         self.drop_last = drop_last
         self.prepare = prepare
 
+    @staticmethod
+    def _rank_and_world() -> tuple[int, int]:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+        return 0, 1
+
     def _tensors(self):
         X = self.dataset.X if hasattr(self.dataset, "X") else self.dataset
         y = getattr(self.dataset, "y", None)
@@ -56,14 +64,23 @@ class DeviceBatchLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         X, y = self._tensors()
         n = len(X)
+        rank, world = self._rank_and_world()
         if self.shuffle:
-            order = torch.randperm(n).to(X.device)
+            order = torch.randperm(n).to(X.device)  # the same on every rank (EpochSeed)
         else:
             order = torch.arange(n, device=X.device)
+        if world > 1:
+            # Data parallel: every rank takes its share of each global batch, and
+            # draws its own pretext transformations (from the seed and the rank).
+            torch.manual_seed(torch.initial_seed() + 7919 * rank)
         for start in range(0, n, self.batch_size):
             idx = order[start:start + self.batch_size]
             if self.drop_last and len(idx) < self.batch_size:
                 break
+            if world > 1:
+                idx = idx[rank::world]
+                if len(idx) == 0:
+                    idx = order[start:start + 1]
             yb = y.index_select(0, idx.to(y.device)) if isinstance(y, torch.Tensor) else None
             xb = X.index_select(0, idx)
             yield (self.prepare(xb) if self.prepare is not None else xb), yb
@@ -173,6 +190,62 @@ def resolve_optimizer(optimizer) -> tuple[type, dict]:
     return optimizer, {}
 
 
+def world_size() -> int:
+    """Processes of a data-parallel launch (``torchrun`` / ``accelerate launch``), else 1."""
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _make_accelerated_class():
+    from skorch.hf import AccelerateMixin
+
+    class AcceleratedPretextNet(AccelerateMixin, PretextNet):
+        def _initialize_accelerator(self):
+            # As skorch's, but only modules with trainable parameters are wrapped
+            # (DistributedDataParallel refuses a parameter-free criterion).
+            if self._wrapped_with_accelerator:
+                return self
+            for kind, names in (("criterion", self._criteria), ("module", self._modules)):
+                with self._current_init_context(kind):
+                    for name in names:
+                        m = getattr(self, name + "_")
+                        if isinstance(m, torch.nn.Module) and any(
+                                p.requires_grad for p in m.parameters()):
+                            setattr(self, name + "_", self.accelerator.prepare(m))
+            with self._current_init_context("optimizer"):
+                for name in self._optimizers:
+                    setattr(self, name + "_", self.accelerator.prepare(getattr(self, name + "_")))
+            self._wrapped_with_accelerator = True
+            return self
+
+        def train_step_single(self, batch, **fit_params):
+            self._set_training(True)
+            inputs, targets = self._task_batch(batch)
+            with self.accelerator.autocast():
+                y_pred = self.infer(inputs, **fit_params)
+                loss = self.get_loss(y_pred, targets, X=inputs, training=True)
+            self.accelerator.backward(loss)
+            return {"loss": loss, "y_pred": y_pred}
+
+        def fit(self, X, y=None, **fit_params):
+            super().fit(X, y, **fit_params)
+            # Rank 0's buffers (batch-norm statistics) everywhere, then a plain net.
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                for t in self.module_.state_dict().values():
+                    dist.broadcast(t, 0)
+            dev = self.accelerator.device
+            self.device = "cpu" if dev.type == "cpu" else str(dev)
+            for attr in ("accelerator", "unwrap_after_train", "_wrapped_with_accelerator"):
+                self.__dict__.pop(attr, None)
+            self.__class__ = PretextNet
+            return self
+
+    return AcceleratedPretextNet
+
+
 def build_pretext_net(
     module: torch.nn.Module,
     criterion,
@@ -190,6 +263,7 @@ def build_pretext_net(
     schedule: str | Callable[[int, int], float] | None = "cosine",
     seed: int | None = None,
     prepare: Callable | None = None,
+    distributed: bool | None = None,
     **kwargs,
 ) -> PretextNet:
     """Build the configured, uninitialised skorch net every detector trains with.
@@ -201,7 +275,9 @@ def build_pretext_net(
     ``seed`` (so resumed fits match uninterrupted ones), the user's
     ``callbacks`` after ours, and a progress bar when ``verbose``.
     ``prepare`` converts each training batch (see :class:`DeviceBatchLoader`).
-    Extra ``kwargs`` go to the net unchanged (e.g. ``optimizer__betas``).
+    ``distributed`` (default: when ``WORLD_SIZE > 1``) trains data-parallel
+    through Accelerate (``[accelerate]`` extra). Extra ``kwargs`` go to the
+    net unchanged (e.g. ``optimizer__betas``).
     """
     opt_class, opt_defaults = resolve_optimizer(optimizer)
     opt_params = {f"optimizer__{k}": v for k, v in opt_defaults.items()}
@@ -221,6 +297,20 @@ def build_pretext_net(
         cbs.append(("progress", ProgressBar()))
     for i, cb in enumerate(callbacks or ()):
         cbs.append(cb if isinstance(cb, tuple) else (f"user_{i}_{type(cb).__name__}", cb))
+    accel = {}
+    if distributed if distributed is not None else world_size() > 1:
+        if net_class is not PretextNet:
+            raise ValueError(f"Data-parallel training supports single-optimizer pretext nets; "
+                             f"{net_class.__name__} is not one.")
+        try:
+            from accelerate import Accelerator
+        except ImportError as e:
+            raise ImportError("Data-parallel training needs Hugging Face Accelerate: "
+                              "pip install 'skssad[accelerate]'.") from e
+        net_class = _make_accelerated_class()
+        mixed = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[rest.get("precision", "fp32")]
+        accel = dict(accelerator=Accelerator(cpu=str(device) == "cpu", mixed_precision=mixed))
+        device = None  # the accelerator places the module
     return net_class(
         module,
         criterion,
@@ -238,6 +328,7 @@ def build_pretext_net(
         verbose=int(verbose),
         device=device,
         **opt_params,
+        **accel,
         **rest,
     )
 
