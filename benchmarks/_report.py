@@ -330,7 +330,8 @@ def one_vs_all_grid(detector: str, grid: Mapping[str, Mapping[str, Any]], data: 
     :func:`skssad.benchmark.one_vs_all` (``semi_supervised`` when
     ``gammas`` is among ``harness``) on ``data``. ``harness`` are the
     harness's keyword arguments (``classes``, ``max_test``, ``seeds``,
-    ``n_jobs``, ...); ``max_train`` defaults to the profile's. With
+    ``n_jobs``, ...); ``max_train`` defaults to the profile's, and a variant
+    may override it like any parameter. With
     ``results_dir`` each variant resumes from ``results_dir/<label>/``.
     Rows carry ``detector``, ``profile``, ``max_train`` and ``config``
     (every detector parameter, JSON).
@@ -343,7 +344,9 @@ def one_vs_all_grid(detector: str, grid: Mapping[str, Mapping[str, Any]], data: 
         name = next(labels)
         est, settings = make(detector, profile, random_state=random_state, **overrides)
         kw = dict(harness)
-        kw.setdefault("max_train", settings.get("max_train"))
+        # A variant's own max_train wins over the study's, which wins over the profile's.
+        if "max_train" in overrides or "max_train" not in kw:
+            kw["max_train"] = settings.get("max_train")
         if results_dir is not None:
             kw["results_dir"] = Path(results_dir) / name.replace(" ", "_").replace("/", "-")
         fn = semi_supervised if "gammas" in kw else one_vs_all

@@ -70,12 +70,13 @@ def test_one_vs_all_grid_runs_each_variant_with_its_overrides():
     data = report.load_dataset("digits")
     rows = report.one_vs_all_grid("iforest", {"20 trees": {"n_estimators": 20},
                                               "5 trees": {"n_estimators": 5},
-                                              "20 again": {"n_estimators": 20}},
-                                  data, classes=[0], max_test=200)
-    assert list(rows.variant) == ["20 trees", "5 trees", "20 again"]
-    assert (rows.n_test == 200).all()
+                                              "20 again": {"n_estimators": 20},
+                                              "30 images": {"max_train": 30}},
+                                  data, classes=[0], max_test=200, max_train=60)
+    assert list(rows.variant) == ["20 trees", "5 trees", "20 again", "30 images"]
+    assert (rows.n_test == 200).all() and list(rows.n_train) == [60, 60, 60, 30]
     trees = [json.loads(c)["iforest__n_estimators"] for c in rows.config]
-    assert trees == [20, 5, 20]
+    assert trees == [20, 5, 20, 100]
     assert (rows.auroc > 0.9).all()
 
 
