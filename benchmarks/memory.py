@@ -198,7 +198,7 @@ def _markdown_table(df, floatfmt=".2f") -> str:
     return "\n".join(lines)
 
 
-def _write(rows, fits, prov, args, stem: Path) -> None:
+def _write(rows, fits, prov, args, stem: Path, total: int) -> None:
     import pandas as pd
 
     per_run = pd.DataFrame(rows)
@@ -228,6 +228,10 @@ def _write(rows, fits, prov, args, stem: Path) -> None:
         "`malloc_trim(0)`, peak-RSS mark reset via `/proc/self/clear_refs`; "
         "peak extra = `VmHWM` after the call - `VmRSS` before it (see the module "
         "docstring). The input itself is not counted.",
+    ]
+    if len(rows) < total:
+        text.append(f"- Partial: {len(rows)} of {total} measurements so far.")
+    text += [
         "",
         "## Per measurement",
         "",
@@ -243,7 +247,9 @@ def _write(rows, fits, prov, args, stem: Path) -> None:
         f"CSV: `{stem.name}.csv` (every row, with the detector parameters) and "
         f"`{stem.name}_fit.csv`.",
     ]
-    stem.with_suffix(".md").write_text("\n".join(text) + "\n")
+    tmp = stem.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(text) + "\n")
+    os.replace(tmp, stem.with_suffix(".md"))
 
 
 def _overrides(args) -> dict:
@@ -293,23 +299,24 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown detectors {unknown}; expected names of {sorted(profiles.DETECTORS)}")
     overrides = dict(_overrides(args), max_epochs=args.fit_epochs)
-    rows = []
-    for name in names:
-        for phase, ns in (("fit", args.fit_n), ("score", args.score_n)):
-            for n in ns:
-                spec = dict(detector=name, phase=phase, n=n, profile=_profile_for(
-                    name, args.profile), overrides=overrides, frames=args.frames,
-                    fit_n_for_score=args.fit_n_for_score)
-                row = _run_one(spec, args.timeout)
-                rows.append(row)
-                shown = (f"extra {row['peak_extra_mb']:.1f} MB = "
-                         f"{row['extra_over_input']:.2f} x input {row['input_mb']:.1f} MB, "
-                         f"{row['seconds']:.1f} s" if "error" not in row else row["error"])
-                print(f"{name:>18} {phase:>5} n={n:<6} {shown}", flush=True)
-    fits = _fits(rows) if any("error" not in r for r in rows) else []
+    plan = [dict(detector=name, phase=phase, n=n, profile=_profile_for(name, args.profile),
+                 overrides=overrides, frames=args.frames, fit_n_for_score=args.fit_n_for_score)
+            for name in names for phase, ns in (("fit", args.fit_n), ("score", args.score_n))
+            for n in ns]
     stem = Path(args.out)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    _write(rows, fits, _provenance(argv), args, stem)
+    prov = _provenance(argv)
+    rows = []
+    for spec in plan:
+        row = _run_one(spec, args.timeout)
+        rows.append(row)
+        shown = (f"extra {row['peak_extra_mb']:.1f} MB = "
+                 f"{row['extra_over_input']:.2f} x input {row['input_mb']:.1f} MB, "
+                 f"{row['seconds']:.1f} s" if "error" not in row else row["error"])
+        print(f"{spec['detector']:>18} {spec['phase']:>5} n={spec['n']:<6} {shown}", flush=True)
+        # Rewritten after every row, so a long run stopped early keeps what it measured.
+        fits = _fits(rows) if any("error" not in r for r in rows) else []
+        _write(rows, fits, prov, args, stem, total=len(plan))
     print(f"wrote {stem.with_suffix('.md')}")
     return 0
 
