@@ -116,6 +116,12 @@ class FramePermutationDetector(BaseDetector):
         skorch callbacks, after ours.
     verbose : int, default=0
     device : str, default="auto"
+        "auto" takes CUDA when available.
+    precision : {"fp32", "bf16", "fp16"}, default="fp32"
+        Mixed precision of training and of the base CNN at scoring
+        (``torch.autocast``; ``"fp16"`` with loss scaling). Weights stay float32.
+    compile : bool, default=False
+        ``torch.compile`` the network (skorch's ``compile=True``).
     random_state : int, RandomState or None, default=None
         Fixes weights, the permutation sets, the training shuffles and jitter.
 
@@ -186,7 +192,7 @@ class FramePermutationDetector(BaseDetector):
                  crop_jitter=0, video_score="mean", top_k=3, input_size=32,
                  contamination=0.1, max_epochs=20, batch_size=32, lr=0.01, optimizer="sgd",
                  lr_schedule="cosine", weight_decay=5e-4, callbacks=None, verbose=0,
-                 device="auto", random_state=None):
+                 device="auto", precision="fp32", compile=False, random_state=None):
         self.M = M
         self.skip = skip
         self.n_permutations = n_permutations
@@ -210,6 +216,8 @@ class FramePermutationDetector(BaseDetector):
         self.callbacks = callbacks
         self.verbose = verbose
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.random_state = random_state
 
     # ------------------------------------------------------------------ input

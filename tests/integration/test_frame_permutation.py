@@ -44,7 +44,7 @@ def test_circle_motion_pretext_accuracy_well_above_chance(motion):
     # order is only readable by comparing frames, which needs the Top-CNN's
     # hidden layer on the concatenated features (§III-B) and a base that
     # keeps the digit's position (no global average pool).
-    X, _ = _videos(24, [motion], 1)
+    X, _ = _videos(32, [motion], 1)
     held_out, _ = _videos(12, [motion], 2)
     det = FramePermutationDetector(**TINY).fit(X)
     chance = 1.0 / det.n_permutations_
