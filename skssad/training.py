@@ -9,6 +9,7 @@ detector builds its net through :func:`build_pretext_net`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -18,7 +19,8 @@ from skorch.dataset import unpack_data
 
 from .callbacks import EpochSchedule, EpochSeed, cosine_factor
 
-__all__ = ["DeviceBatchLoader", "PretextNet", "build_pretext_net", "resolve_optimizer"]
+__all__ = ["DeviceBatchLoader", "PretextNet", "autocast_context", "build_pretext_net",
+           "resolve_optimizer"]
 
 
 class DeviceBatchLoader:
@@ -79,13 +81,32 @@ class PretextNet(NeuralNet):
         randomness from the torch RNG. ``None`` trains on ``(X, y)`` as
         given. Tasks hold CPU or numpy state only, so that a fitted net
         pickles onto a machine without CUDA.
+    precision : {"fp32", "bf16", "fp16"}, default="fp32"
+        Mixed precision: forward passes and losses run under
+        ``torch.autocast`` in bfloat16 or float16 (parameters and optimizer
+        state stay float32); ``"fp16"`` scales the loss with a
+        ``torch.amp.GradScaler`` so small gradients do not underflow.
     **kwargs
-        Everything ``skorch.NeuralNet`` accepts.
+        Everything ``skorch.NeuralNet`` accepts (``compile=True`` compiles
+        the module with ``torch.compile``).
     """
 
-    def __init__(self, module, criterion, *args, task: Callable | None = None, **kwargs):
+    def __init__(self, module, criterion, *args, task: Callable | None = None,
+                 precision: str = "fp32", **kwargs):
         super().__init__(module, criterion, *args, **kwargs)
         self.task = task
+        self.precision = precision
+
+    def autocast(self):
+        """The autocast context of ``precision`` (a no-op context for fp32)."""
+        return autocast_context(self.precision, self.device)
+
+    def initialize(self):
+        super().initialize()
+        device_type = str(self.device).split(":")[0]
+        self.grad_scaler_ = (torch.amp.GradScaler(device_type) if self.precision == "fp16"
+                             else None)
+        return self
 
     def _task_batch(self, batch):
         Xi, yi = unpack_data(batch)
@@ -108,10 +129,35 @@ class PretextNet(NeuralNet):
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         inputs, targets = self._task_batch(batch)
-        y_pred = self.infer(inputs, **fit_params)
-        loss = self.get_loss(y_pred, targets, X=inputs, training=True)
-        loss.backward()
+        with self.autocast():
+            y_pred = self.infer(inputs, **fit_params)
+            loss = self.get_loss(y_pred, targets, X=inputs, training=True)
+        scaler = getattr(self, "grad_scaler_", None)
+        (scaler.scale(loss) if scaler is not None else loss).backward()
         return {"loss": loss, "y_pred": y_pred}
+
+    def _step_optimizer(self, step_fn):
+        """With fp16 loss scaling, step through the ``GradScaler`` (it takes no closure)."""
+        scaler = getattr(self, "grad_scaler_", None)
+        if scaler is None or step_fn is None:
+            return super()._step_optimizer(step_fn)
+        step_fn()
+        for name in self._optimizers:
+            scaler.step(getattr(self, name + "_"))
+        scaler.update()
+
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast_context(precision: str, device: str):
+    """``torch.autocast`` for ``precision`` on ``device``; a null context for fp32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r}; expected one of {sorted(PRECISIONS)}.")
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=str(device).split(":")[0], dtype=dtype)
 
 
 def resolve_optimizer(optimizer) -> tuple[type, dict]:

@@ -49,11 +49,12 @@ __all__ += ["GLOBAL_MSSSIM_WEIGHTS", "LOCAL_MSSSIM_WEIGHTS", "IGDLoss", "acai_au
 from ._contrastive import (  # noqa: E402
     ContrastedMemoryLoss,
     DoubleHingeLoss,
+    contrasted_memory_loss,
     double_hinge,
     memory_mix,
     nt_xent,
     variance_loss,
 )
 
-__all__ += ["ContrastedMemoryLoss", "DoubleHingeLoss", "double_hinge", "memory_mix", "nt_xent",
-            "variance_loss"]
+__all__ += ["ContrastedMemoryLoss", "DoubleHingeLoss", "contrasted_memory_loss", "double_hinge",
+            "memory_mix", "nt_xent", "variance_loss"]

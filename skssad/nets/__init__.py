@@ -23,3 +23,6 @@ from .hopfield import HopfieldMemory, hopfield_retrieve  # noqa: E402
 from .resnet import ResNet  # noqa: E402
 
 __all__ += ["HopfieldMemory", "hopfield_retrieve", "ResNet"]
+from .anomem import MultiScaleMemoryNet, ScaleDistanceHeads, UniformRetrievalWarning  # noqa: E402
+
+__all__ += ["MultiScaleMemoryNet", "ScaleDistanceHeads", "UniformRetrievalWarning"]
