@@ -46,7 +46,7 @@ def test_separates_one_digit_class_on_held_out_images(digits):
 def test_score_is_eq_11(digits):
     """s(x) = ξ ℓ_m(x, x̃) + (1-ξ) ℓ_h(x) with ℓ_h the Gaussian SVDD of Eq. (7), sign flipped."""
     train, X_test, _ = _split(digits, 3, 64)
-    det = IGDDetector(max_epochs=1, beta=1.0, **TINY).fit(train)
+    det = IGDDetector(max_epochs=1, beta=1.0, min_var=1e-6, **TINY).fit(train)
     T, z, x_rec = _outputs(det, X_test[:6])
     rec = glocal_reconstruction_loss(T, x_rec, rho=det.rho, beta=1.0)
     crit = det.net_.criterion_
@@ -59,8 +59,11 @@ def test_score_is_eq_11(digits):
 
 def test_anomaly_map_is_eq_12_without_the_descriptor(digits):
     train, X_test, _ = _split(digits, 3, 64)
-    det = IGDDetector(max_epochs=1, beta=0.5, **TINY).fit(train)
-    T, _, x_rec = _outputs(det, X_test[:4])
+    # σ² without its floor: the descriptor term is large, so adding it would show
+    det = IGDDetector(max_epochs=1, beta=0.5, min_var=1e-6, **TINY).fit(train)
+    T, z, x_rec = _outputs(det, X_test[:4])
+    crit = det.net_.criterion_
+    assert float(gaussian_svdd_loss(z, crit.center, crit.var).min()) > 0.05
     expected = glocal_reconstruction_map(T, x_rec, rho=det.rho, beta=0.5)
     np.testing.assert_allclose(det.anomaly_map(X_test[:4]), expected.numpy(), rtol=1e-4,
                                atol=1e-5)
