@@ -370,7 +370,7 @@ def main(argv=None) -> None:
     p.add_argument("--n-train", type=int, default=200, help="texture training crops")
     p.add_argument("--n-test", type=int, default=100, help="texture test crops")
     p.add_argument("--figure", action="store_true", help="texture: save overlay figures")
-    p.add_argument("--igd-textures", nargs="*", default=None, choices=TEXTURES,
+    p.add_argument("--igd-textures", nargs="*", default=None, choices=[*TEXTURES, "none"],
                    help="texture: fit IGD on these only (others: learning-free rows only)")
     p.add_argument("--max-epochs", type=int, default=None,
                    help="texture: override the quick profile's epochs (CPU budget)")

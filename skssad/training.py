@@ -365,19 +365,27 @@ class CriticNet(PretextNet):
     def train_step(self, batch, **fit_params):
         self._set_training(True)
         inputs, targets = self._task_batch(batch)
+        scaler = getattr(self, "grad_scaler_", None)  # fp16: one scaler for both steps
+
+        def step(value, optimizer):
+            (scaler.scale(value) if scaler is not None else value).backward()
+            (scaler.step(optimizer) if scaler is not None else optimizer.step())
+
         self.optimizer_.zero_grad()
-        y_pred = self.infer(inputs, **fit_params)
-        loss = self.get_loss(y_pred, targets, X=inputs, training=True)
-        loss.backward()
-        self.optimizer_.step()
+        with self.autocast():
+            y_pred = self.infer(inputs, **fit_params)
+            loss = self.get_loss(y_pred, targets, X=inputs, training=True)
+        step(loss, self.optimizer_)
         critic = self._critic()
         if critic is not None:
             for group in self.critic_optimizer_.param_groups:
                 group["lr"] = self.optimizer_.param_groups[0]["lr"]
             # zeroing also drops what the main loss's penalty term left on the critic
             self.critic_optimizer_.zero_grad()
-            critic_loss = self.criterion_.critic_loss(critic, inputs, y_pred)
-            critic_loss.backward()
-            self.critic_optimizer_.step()
+            with self.autocast():
+                critic_loss = self.criterion_.critic_loss(critic, inputs, y_pred)
+            step(critic_loss, self.critic_optimizer_)
             self.history.record_batch("critic_loss", float(critic_loss.item()))
+        if scaler is not None:
+            scaler.update()
         return {"loss": loss, "y_pred": y_pred}

@@ -145,6 +145,11 @@ class IGDDetector(BaseDetector):
     callbacks : list or None, default=None
     verbose : int, default=0
     device : str, default="auto"
+    precision : {"fp32", "bf16", "fp16"}, default="fp32"
+        Mixed precision of training and scoring (``torch.autocast``;
+        ``"fp16"`` with loss scaling, shared by both optimizers). Weights stay float32.
+    compile : bool, default=False
+        ``torch.compile`` the networks (skorch's ``compile=True``).
     random_state : int, RandomState or None, default=None
         Fixes weights, shuffling and the interpolation coefficients.
 
@@ -230,7 +235,7 @@ class IGDDetector(BaseDetector):
                  image_shape=None,
                  contamination=0.1, max_epochs=128, batch_size=64, lr=1e-4, optimizer="adam",
                  weight_decay=1e-6, callbacks=None, verbose=0, device="auto",
-                 random_state=None):
+                 precision="fp32", compile=False, random_state=None):
         self.encoder_widths = encoder_widths
         self.decoder_widths = decoder_widths
         self.latent_dim = latent_dim
@@ -263,6 +268,8 @@ class IGDDetector(BaseDetector):
         self.callbacks = callbacks
         self.verbose = verbose
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.random_state = random_state
 
     def _model_input(self, X, stride=None):

@@ -9,7 +9,6 @@ from sklearn.metrics import roc_auc_score
 from skorch.callbacks import Callback
 
 from skssad import IGDDetector
-from skssad.datasets import make_texture_defects
 from skssad.losses import gaussian_svdd_loss, glocal_reconstruction_loss, glocal_reconstruction_map
 from skssad.nets import ResNet
 from skssad.training import CriticNet
@@ -47,7 +46,7 @@ def test_separates_one_digit_class_on_held_out_images(digits):
 def test_score_is_eq_11(digits):
     """s(x) = ξ ℓ_m(x, x̃) + (1-ξ) ℓ_h(x) with ℓ_h the Gaussian SVDD of Eq. (7), sign flipped."""
     train, X_test, _ = _split(digits, 3, 64)
-    det = IGDDetector(max_epochs=1, beta=1.0, **TINY).fit(train)
+    det = IGDDetector(max_epochs=1, beta=1.0, min_var=1e-6, **TINY).fit(train)
     T, z, x_rec = _outputs(det, X_test[:6])
     rec = glocal_reconstruction_loss(T, x_rec, rho=det.rho, beta=1.0)
     crit = det.net_.criterion_
@@ -60,8 +59,11 @@ def test_score_is_eq_11(digits):
 
 def test_anomaly_map_is_eq_12_without_the_descriptor(digits):
     train, X_test, _ = _split(digits, 3, 64)
-    det = IGDDetector(max_epochs=1, beta=0.5, **TINY).fit(train)
-    T, _, x_rec = _outputs(det, X_test[:4])
+    # σ² without its floor: the descriptor term is large, so adding it would show
+    det = IGDDetector(max_epochs=1, beta=0.5, min_var=1e-6, **TINY).fit(train)
+    T, z, x_rec = _outputs(det, X_test[:4])
+    crit = det.net_.criterion_
+    assert float(gaussian_svdd_loss(z, crit.center, crit.var).min()) > 0.05
     expected = glocal_reconstruction_map(T, x_rec, rho=det.rho, beta=0.5)
     np.testing.assert_allclose(det.anomaly_map(X_test[:4]), expected.numpy(), rtol=1e-4,
                                atol=1e-5)
@@ -207,24 +209,6 @@ def test_anomaly_map_shape_and_patches():
     dense = det.set_params(map_stride=2).anomaly_map(X[:2])
     assert dense.shape == (2, 24, 24) and not np.allclose(dense, maps)
     np.testing.assert_array_equal(det.score_samples(X), scores)
-
-
-def test_trained_maps_localise_pasted_stains_better_than_untrained():
-    """Eq. (12) on brick crops with pasted stains: training improves the per-image pixel
-    AUROC over the same network untrained (lr ~ 0)."""
-    d = make_texture_defects("brick", n_train=64, n_test=40, size=32, defect_share=1.0,
-                             random_state=0)
-    stains = d.kinds == "stain"
-    kw = dict(**{**TINY, "input_size": None}, patch_size=16, patch_stride=8, max_epochs=4)
-
-    def per_image_auroc(det):
-        maps = det.fit(d.train).anomaly_map(d.test[stains])
-        return np.mean([roc_auc_score(m.ravel(), a.ravel())
-                        for m, a in zip(d.masks[stains], maps, strict=True)])
-
-    trained = per_image_auroc(IGDDetector(**kw))
-    untrained = per_image_auroc(IGDDetector(**{**kw, "lr": 1e-12}))
-    assert trained > untrained + 0.05
 
 
 def test_global_and_local_models_are_combined_by_beta():

@@ -9,7 +9,7 @@ from skssad.nets import IGDNet, PreActBlock
 def test_igdnet_shapes():
     net = IGDNet(3, encoder_widths=(4, 8, 8), decoder_widths=(8, 4, 4), latent_dim=5,
                  input_size=16)
-    z, x_rec = net(torch.rand(2, 3, 16, 16))
+    z, x_rec = net.eval()(torch.rand(2, 3, 16, 16))
     assert z.shape == (2, 5) and x_rec.shape == (2, 3, 16, 16)
     assert float(x_rec.detach().min()) >= 0 and float(x_rec.detach().max()) <= 1
     assert net.critic(x_rec).shape == (2,)
@@ -40,7 +40,7 @@ def test_igdnet_training_outputs_interpolations():
 
 def test_feature_teacher_normalises_and_taps_a_layer():
     """Eq. (10)'s teacher sees ImageNet-normalised RGB and gives the tapped layer, pooled."""
-    from skssad.nets import IMAGENET_MEAN, IMAGENET_STD, FeatureTeacher
+    from skssad.nets.autoencoder import IMAGENET_MEAN, IMAGENET_STD, FeatureTeacher
 
     inner = torch.nn.Sequential(torch.nn.Identity(), torch.nn.Conv2d(3, 2, 1))
     x = torch.rand(2, 1, 4, 4)
