@@ -1,6 +1,6 @@
 """Scoring throughput of the exported ONNX graph (onnxruntime CPU) against PyTorch CPU.
 
-For each detector named (default: those that export), fit on ``--n-train``
+For each detector named (default: those that export: geometric, anomem, igd), fit on ``--n-train``
 real 8x8 digits (one class) with its profile, export the whole scoring path
 with :func:`skssad.export.export_onnx`, and score ``--n-score`` images with
 ``score_samples`` (PyTorch, the detector's own chunked path) and with
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-EXPORTABLE = ("geometric", "igd")
+EXPORTABLE = ("geometric", "anomem", "igd")
 
 
 def _digits(n: int, label: int, seed: int) -> np.ndarray:

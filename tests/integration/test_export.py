@@ -173,3 +173,16 @@ def test_igd_onnx_scores_equal_pytorch(digits, tmp_path):
     ref = det.score_samples(held_out)
     assert np.abs(onnx_det.score_samples(held_out) - ref).max() <= TOL
     assert ref.std() > 1e-4
+
+
+def test_anomem_onnx_scores_equal_pytorch(digits, tmp_path):
+    from skssad import AnoMemDetector
+
+    images, labels = digits
+    det = AnoMemDetector(depth=10, width=2, n_memory=(4, 4), input_size=16, max_epochs=1,
+                         device="cpu", random_state=0).fit(images[labels == 2][:64])
+    held_out = np.concatenate([images[labels == 2][64:84], images[labels == 5][:20]])
+    onnx_det = OnnxDetector(export_onnx(det, tmp_path / "anomem.onnx"))
+    ref = det.score_samples(held_out)
+    assert np.abs(onnx_det.score_samples(held_out) - ref).max() <= TOL
+    assert ref.std() > 0
