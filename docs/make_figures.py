@@ -209,7 +209,7 @@ def figure_frames():
     tasks = importlib.import_module("skssad.tasks")
     if not hasattr(tasks, "shuffle_frames"):
         raise Skip("skssad.tasks has no shuffle_frames")
-    videos, _ = make(10, n_frames=20, size=32, noise=0.02, random_state=0)
+    videos, _ = make(10, n_frames=20, size=32, noise=0.02, random_state=0, return_X_y=True)
     v = torch.tensor(np.asarray(videos[0], dtype=np.float32))  # (T, H, W[, C])
     if v.max() > 1:
         v = v / 255.0

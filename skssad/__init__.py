@@ -23,7 +23,9 @@ _LAZY = {
     "IGDDetector": ".detectors",
     "PuzzleTintColorDetector": ".detectors",
     "minmax_anomaly_scores": ".detectors",
-    "overlay_anomaly_map": ".detectors",
+    "overlay_anomaly_map": ".visualization",
+    "PretextAtChanceWarning": ".base",
+    "UniformRetrievalWarning": ".nets.anomem",
     "ThresholdedDetector": ".thresholds",
     "OnnxDetector": ".export",
 }

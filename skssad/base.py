@@ -4,25 +4,38 @@
 validation, the image views of ``X`` and their fit-time scaling, dropping
 known anomalies for one-class training, ``offset_`` from ``contamination``,
 ``score_samples`` / ``decision_function`` / ``predict``, device choice,
-per-fit seeding that leaves the caller's RNG alone, batch-independent chunked
-inference and device-safe pickling. A detector implements two hooks:
+per-fit seeding that leaves the caller's RNG alone, the registry of fitted
+skorch nets (``nets_``), the one chunked inference path (:meth:`_map_chunks`),
+training health and device-safe pickling. A detector implements:
 
 ``_fit_tensor(self, X, y)``
-    Train on ``X``, a float32 ``(n, C, H, W)`` tensor on ``self.device_``
-    (``y`` is ``None`` unless the detector sets ``_uses_known_anomalies``,
-    in which case it is an int array with ``-1`` for known anomalies).
+    Train on ``X``, the training store on ``self.device_``: a float32
+    ``(n, C, H, W)`` tensor at ``input_size``, or, when the detector sets
+    ``_raw_training_store = True``, the raw store (uint8 stays uint8, floats
+    are scaled in float64 and kept float32) at the input resolution, which
+    :meth:`_prepare` converts a batch at a time. ``y`` is ``None`` unless
+    the detector sets ``_uses_known_anomalies`` (an int array, ``-1`` for
+    known anomalies). Nets are built with :meth:`_make_net`.
+``_calibrate(self, X)`` (optional)
+    Fit statistics after training (Mahalanobis, SVDD centres, prototypes)
+    on the training store, through :meth:`_map_chunks`.
 ``_score_chunk(self, X)``
-    Score a fixed-size chunk ``(b, C, H, W)`` (padded by the base); return
-    a ``(b,)`` tensor, higher = more normal. Called under ``no_grad`` with
-    the networks in eval mode; all views of a sample in one forward pass.
+    Score a fixed-size prepared chunk ``(b, C, H, W)`` (padded by the
+    base); return a ``(b,)`` tensor, higher = more normal. Called under
+    ``no_grad`` with every registered net in eval mode.
 
-Video detectors override ``_as_tensor`` as well.
+Video detectors override ``_input_store`` and ``_score_store`` as well.
+
+Signs: every ``score_*`` output is higher for normal data; every
+``anomaly_*`` output (maps, segment scores) is higher for anomalies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -33,10 +46,18 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .training import build_pretext_net
+from .training import autocast_context, build_pretext_net
 
-__all__ = ["BaseDetector", "resolve_device", "images_to_nchw", "resize_images",
-           "padded_chunks"]
+__all__ = ["BaseDetector", "PretextAtChanceWarning", "ImagePrep", "resolve_device",
+           "images_to_nchw", "resize_images", "padded_chunks", "scale_to_unit"]
+
+
+class PretextAtChanceWarning(UserWarning):
+    """A pretext task ended training at (or within 5 % of) its chance-level loss.
+
+    The network learned nothing the scores can rely on; ``training_health_``
+    holds the loss curve and the chance level.
+    """
 
 #: Samples per padded inference chunk. Every chunk has exactly this many
 #: samples, so a sample's score is bit-identical whatever else is scored
@@ -119,7 +140,25 @@ def images_to_nchw(X: np.ndarray, image_shape=None) -> np.ndarray:
             f"Expected channels-last images (n, H, W, C) with C <= 4; got shape "
             f"{X.shape}. Channels-first input (n, C, H, W) must be transposed "
             "with X.transpose(0, 2, 3, 1).")
-    return np.ascontiguousarray(X.transpose(0, 3, 1, 2))
+    return X.transpose(0, 3, 1, 2)
+
+
+def scale_to_unit(images: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
+    """``(images - lo) / (hi - lo)`` computed in float64, returned as float32.
+
+    Scaling before the float32 cast keeps ``X * a + b`` scoring as ``X``
+    for any finite ``a > 0`` and ``b`` (a cast first would round away the
+    signal riding on a large offset). Raises ``ValueError`` when the scaled
+    values are not finite in float32.
+    """
+    lo, hi = scale
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = ((np.asarray(images, dtype=np.float64) - lo) / (hi - lo)).astype(np.float32)
+    if not np.isfinite(out).all():
+        raise ValueError(
+            f"X scaled by the range seen in fit [{lo!r}, {hi!r}] is not finite in float32; "
+            "expected values of the magnitude seen in fit.")
+    return out
 
 
 def resize_images(x: torch.Tensor, size: int | None) -> torch.Tensor:
@@ -129,6 +168,22 @@ def resize_images(x: torch.Tensor, size: int | None) -> torch.Tensor:
     shrink = x.shape[-1] > size or x.shape[-2] > size
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
                          antialias=shrink)
+
+
+class ImagePrep:
+    """Turn a raw ``(b, C, H, W)`` store slice into the network's float32 input.
+
+    uint8 is divided by 255; float slices are already scaled (by
+    :func:`scale_to_unit`). Then resized to ``input_size``. Holds no tensor,
+    so nets that carry it pickle anywhere.
+    """
+
+    def __init__(self, input_size: int | None):
+        self.input_size = input_size
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+        return resize_images(x, self.input_size)
 
 
 class BaseDetector(OutlierMixin, BaseEstimator):
@@ -151,6 +206,8 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         "verbose": ["verbose"],
         "device": [str],
         "random_state": ["random_state"],
+        "precision": [StrOptions({"fp32", "bf16", "fp16"})],
+        "compile": ["boolean"],
     }
 
     #: Semi-supervised detectors train on known anomalies (``y == -1``) too.
@@ -158,16 +215,42 @@ class BaseDetector(OutlierMixin, BaseEstimator):
     #: Fewest samples ``fit`` accepts.
     _min_samples = 2
 
+    #: ``True``: ``_fit_tensor`` gets the raw store and batches are prepared per batch.
+    _raw_training_store = False
+
     # ------------------------------------------------------------------ input
     def _validate_X(self, X, reset: bool):
+        if not reset:
+            self._check_layout(X)
         return validate_data(self, X, reset=reset, allow_nd=True, dtype="numeric",
                              ensure_min_samples=self._min_samples if reset else 1)
 
-    def _as_tensor(self, X, *, reset: bool) -> torch.Tensor:
-        """Validate ``X`` and return the scaled, resized ``(n, C, H, W)`` tensor.
+    def _check_layout(self, X):
+        """At scoring, name a layout that differs from fit's before sklearn's feature check."""
+        layout = getattr(self, "input_layout_", None)
+        shape = getattr(X, "shape", None)
+        if layout is None or shape is None or len(shape) < 2:
+            return
+        if len(shape) > 4:
+            raise ValueError(f"Expected image input of at most 4 dimensions, got shape "
+                             f"{tuple(shape)}; videos go to FramePermutationDetector.")
+        fitted = "(n, " + ", ".join(str(d) for d in layout) + ")"
+        given = tuple(shape[1:])
+        if given == tuple(layout) or (len(shape) == 2 and len(layout) == 1):
+            return  # same layout, or 2-D rows: sklearn's n_features message is the clear one
+        hint = ""
+        if len(given) == 3 and len(layout) == 3 and given == (layout[2], *layout[:2]):
+            hint = " It looks channels-first: pass X.transpose(0, 2, 3, 1)."
+        raise ValueError(f"X has shape {tuple(shape)}, but {type(self).__name__} was fitted "
+                         f"on images laid out as {fitted}; pass the same layout as in fit."
+                         f"{hint}")
 
+    def _input_store(self, X, *, reset: bool) -> np.ndarray:
+        """Validate ``X`` and return its ``(n, C, H, W)`` view in the raw dtype (no copy).
+
+        At fit, records ``input_shape_``, ``input_layout_`` and ``scale_``:
         uint8 is divided by 255; other input is min-max scaled by the range
-        seen in ``fit`` (no clipping at inference).
+        seen in ``fit`` (in float64, no clipping at inference).
         """
         X = self._validate_X(X, reset)
         if X.ndim > 4:
@@ -177,20 +260,63 @@ class BaseDetector(OutlierMixin, BaseEstimator):
             raise ValueError("Expected 2-D array, got 1-D array instead.")
         images = images_to_nchw(X, self.image_shape)
         if reset:
+            self.input_layout_ = tuple(X.shape[1:])
             self.input_shape_ = tuple(images.shape[1:])
             if X.dtype == np.uint8:
                 self.scale_ = (0.0, 255.0)
             else:
-                lo, hi = float(images.min()), float(images.max())
+                lo, hi = float(np.min(images)), float(np.max(images))
+                if not np.isfinite(hi - lo):
+                    raise ValueError(f"X spans [{lo!r}, {hi!r}], a range too large for float64;"
+                                     " expected finite data of a finite range.")
                 self.scale_ = (lo, hi if hi > lo else lo + 1.0)
         elif tuple(images.shape[1:]) != self.input_shape_:
             raise ValueError(
                 f"X holds images of shape (C, H, W)={tuple(images.shape[1:])}, but "
                 f"{type(self).__name__} was fitted on {self.input_shape_}.")
-        lo, hi = self.scale_
-        images = (images.astype(np.float32) - np.float32(lo)) / np.float32(hi - lo)
-        t = torch.from_numpy(images).to(self.device_)
-        return resize_images(t, self.input_size)
+        return images
+
+    def _to_device(self, images) -> torch.Tensor:
+        """A raw-store slice (numpy or tensor) as a device tensor: uint8 kept, floats scaled."""
+        if isinstance(images, torch.Tensor):
+            return images.to(self.device_)
+        images = np.ascontiguousarray(images)
+        if images.dtype != np.uint8 or self.scale_ != (0.0, 255.0):
+            images = scale_to_unit(images, self.scale_)
+        return torch.from_numpy(images).to(self.device_)
+
+    def _device_store(self, images: np.ndarray) -> torch.Tensor:
+        """The whole raw store on the device (uint8 stays uint8), built a chunk at a time."""
+        n = len(images)
+        dtype = torch.uint8 if images.dtype == np.uint8 and self.scale_ == (0.0, 255.0) \
+            else torch.float32
+        out = torch.empty((n, *images.shape[1:]), dtype=dtype, device=self.device_)
+        step = max(1, (1 << 24) // max(1, int(np.prod(images.shape[1:]))))
+        for start in range(0, n, step):
+            out[start:start + step] = self._to_device(images[start:start + step])
+        return out
+
+    @property
+    def _prepare(self) -> ImagePrep:
+        """Raw store slice -> network input (scaled float32 at ``input_size``)."""
+        return ImagePrep(self.input_size)
+
+    def _as_tensor(self, X, *, reset: bool) -> torch.Tensor:
+        """Validate ``X`` and return the whole prepared float32 ``(n, C, H, W)`` tensor.
+
+        Materialises all of ``X``; inference should go through
+        :meth:`_map_chunks`, whose memory does not grow with ``len(X)``.
+        """
+        store = self._input_store(X, reset=reset)
+        return self._prepared(store)
+
+    def _prepared(self, store) -> torch.Tensor:
+        """All of a store prepared, a chunk at a time (for small training sets)."""
+        prep = self._prepare
+        parts = [prep(self._to_device(store[i:i + 1024])) for i in range(0, len(store), 1024)]
+        if not parts:
+            return torch.empty((0, *store.shape[1:]), device=self.device_)
+        return torch.cat(parts)
 
     def _fit_labels(self, y, n: int) -> np.ndarray | None:
         if y is None:
@@ -234,23 +360,91 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         self.device_ = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         self._seed = int(rng.randint(np.iinfo(np.int32).max))
-        X_all = self._as_tensor(X, reset=True)
-        labels = self._fit_labels(y, len(X_all))
-        X_train, y_train = X_all, labels
+        self.nets_ = {}
+        self.training_health_ = {}
+        self._chance_losses = {}
+        raw = self._input_store(X, reset=True)
+        labels = self._fit_labels(y, len(raw))
+        store = self._device_store(raw)
+        train, y_train = store, labels
         if labels is not None and not self._uses_known_anomalies:
             keep = labels != -1
             if keep.sum() < self._min_samples:
                 raise ValueError(f"Only {int(keep.sum())} normal samples remain after "
                                  f"dropping y == -1; at least {self._min_samples} needed.")
-            X_train, y_train = X_all[torch.from_numpy(keep).to(X_all.device)], None
+            train, y_train = store[torch.from_numpy(keep).to(store.device)], None
         with self._seeded(self._seed):
-            self._fit_tensor(X_train, y_train)
-        scores = self._score_tensor(X_all)
+            fit_input = train if self._raw_training_store else self._prepared(train)
+            self._fit_tensor(fit_input, y_train)
+            for name in self.nets_:
+                if name not in self.training_health_:
+                    self._record_health(name)
+            self._calibrate(fit_input)
+        scores = self._score_store(store)
         self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
         return self
 
+    def _channel_stats(self, X) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel mean and std of the prepared store ``X`` (float64 sums, chunked)."""
+        sums = self._map_chunks(X, lambda x: torch.stack(
+            [x.double().sum((2, 3)), x.double().pow(2).sum((2, 3))], 1))
+        h, w = (self.input_size,) * 2 if self.input_size else X.shape[-2:]
+        n = len(X) * int(h) * int(w)
+        total = sums.sum(0)
+        mean = total[0] / n
+        var = (total[1] - n * mean**2) / max(n - 1, 1)
+        std = var.clamp_min(0).sqrt() if len(X) > 1 else torch.ones_like(mean)
+        return mean.float(), std.float()
+
+    def _calibrate(self, X) -> None:
+        """Fit post-training statistics on the training data (default: none).
+
+        ``X`` is what ``_fit_tensor`` received (the raw store, or the prepared
+        tensor); pass it to :meth:`_map_chunks`, which prepares either.
+        """
+
+    # ------------------------------------------------------------------ inference
+    def _map_chunks(self, X, fn, *, size: int = INFERENCE_CHUNK):
+        """Apply ``fn`` to ``X`` in prepared, zero-padded chunks of exactly ``size`` rows.
+
+        The one no-grad pass of every detector (scores, calibration, maps,
+        pieces, segments). ``X`` is a raw store (the numpy view of
+        :meth:`_input_store` or a device tensor of :meth:`_device_store`);
+        each chunk is converted, moved to the device, prepared
+        (:meth:`_prepare`) and padded, so memory is bounded by ``size``
+        whatever ``len(X)`` is, and a sample's result never depends on what
+        else is in the call (DESIGN.md, batch independence). Every
+        registered net is in eval mode. Returns ``fn``'s output (a tensor or
+        a tuple of tensors) for the real rows, concatenated, on the CPU.
+        """
+        self._eval_mode()
+        prep = self._prepare
+        outs = []
+        with torch.no_grad(), autocast_context(getattr(self, "precision", "fp32"), self.device_):
+            for start in range(0, len(X), size):
+                chunk = prep(self._to_device(X[start:start + size]))
+                b = len(chunk)
+                if b < size:
+                    chunk = torch.cat([chunk, chunk.new_zeros((size - b, *chunk.shape[1:]))])
+                out = fn(chunk)
+                if isinstance(out, tuple | list):
+                    outs.append(tuple(o[:b].cpu() for o in out))
+                else:
+                    outs.append(out[:b].cpu())
+        if not outs:
+            return torch.empty(0)
+        if isinstance(outs[0], tuple):
+            return tuple(torch.cat(parts) for parts in zip(*outs, strict=True))
+        return torch.cat(outs)
+
+    def _score_store(self, store) -> np.ndarray:
+        """``score_samples`` of a store: :meth:`_score_chunk` through :meth:`_map_chunks`."""
+        if len(store) == 0:
+            return np.empty(0)
+        return self._map_chunks(store, self._score_chunk).double().numpy()
+
     def _score_tensor(self, X: torch.Tensor) -> np.ndarray:
-        """Score ``X`` in padded chunks of exactly ``INFERENCE_CHUNK`` samples."""
+        """Score prepared images ``X`` in padded chunks of exactly ``INFERENCE_CHUNK``."""
         self._eval_mode()
         out = []
         with torch.no_grad():
@@ -259,9 +453,9 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         return torch.cat(out).numpy() if out else np.empty(0)
 
     def _eval_mode(self):
-        net = getattr(self, "net_", None)
-        if net is not None:
-            net.module_.eval()
+        for net in getattr(self, "nets_", {}).values():
+            if getattr(net, "initialized_", False):
+                net.module_.eval()
 
     def score_samples(self, X) -> np.ndarray:
         """Normality score of each sample: the higher, the more normal.
@@ -276,7 +470,7 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,), float64
         """
         check_is_fitted(self, "offset_")
-        return self._score_tensor(self._as_tensor(X, reset=False))
+        return self._score_store(self._input_store(X, reset=False))
 
     def decision_function(self, X) -> np.ndarray:
         """``score_samples(X) - offset_``: negative for anomalies."""
@@ -287,13 +481,92 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         return np.where(self.decision_function(X) < 0, -1, 1).astype(int)
 
     # ------------------------------------------------------------------ training
-    def _make_net(self, module, criterion, task, **overrides):
-        """The detector's skorch net, configured from the base's parameters."""
+    def _net_callbacks(self, name: str) -> list:
+        """The user's callbacks, copied for net ``name``, checkpoints prefixed ``name_``.
+
+        One deep copy of the whole list keeps references between callbacks
+        (``LoadInitState(checkpoint)``) pointing at the copies, and gives each
+        net its own stateful callbacks, so two nets never share an early
+        stopping counter or write the same checkpoint file.
+        """
+        from skorch.callbacks import Checkpoint as SkorchCheckpoint
+
+        cbs = copy.deepcopy(list(self.callbacks or ()))
+        seen = set()
+        stack = [cb[1] if isinstance(cb, tuple) else cb for cb in cbs]
+        while stack:
+            cb = stack.pop()
+            if id(cb) in seen:
+                continue
+            seen.add(id(cb))
+            if isinstance(cb, SkorchCheckpoint):
+                cb.fn_prefix = f"{cb.fn_prefix}{name}_"
+            for attr in ("checkpoint", "checkpoint_"):
+                inner = getattr(cb, attr, None)
+                if inner is not None and not isinstance(inner, str | bool):
+                    stack.append(inner)
+        return cbs
+
+    def _make_net(self, name: str, module, criterion, task, *, schedule="cosine",
+                  chance_loss: float | None = None, images: bool = True, **overrides):
+        """Build the skorch net ``name`` from the base's parameters and register it.
+
+        Parameters
+        ----------
+        name : str
+            The net's role ("net", "encoder", "color", "head", ...): its key
+            in ``nets_`` and ``training_health_`` and its checkpoint prefix.
+        module, criterion, task
+            As :func:`skssad.training.build_pretext_net`.
+        schedule : "cosine", None or callable, default="cosine"
+            Learning-rate schedule, ``factor(epoch, max_epochs)`` if callable.
+        chance_loss : float or None
+            Pretext loss of a chance-level model; defaults to
+            ``task.chance_loss`` when the task defines it.
+        images : bool, default=True
+            The net trains on the image store: with ``_raw_training_store``
+            each batch is prepared by the loader.
+        **overrides
+            Any other :func:`build_pretext_net` argument.
+        """
         params = dict(max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
                       optimizer=self.optimizer, weight_decay=self.weight_decay,
-                      callbacks=self.callbacks, verbose=self.verbose, device=self.device_)
+                      verbose=self.verbose, device=self.device_, schedule=schedule,
+                      seed=self._seed + len(self.nets_),
+                      precision=getattr(self, "precision", "fp32"),
+                      compile=bool(getattr(self, "compile", False)))
+        if images and self._raw_training_store:
+            params["prepare"] = self._prepare
+        params["callbacks"] = self._net_callbacks(name)
         params.update(overrides)
-        return build_pretext_net(module, criterion, task=task, **params)
+        net = build_pretext_net(module, criterion, task=task, **params)
+        if chance_loss is None:
+            chance_loss = getattr(task, "chance_loss", None)
+        self._chance_losses[name] = None if chance_loss is None else float(chance_loss)
+        self.nets_[name] = net
+        return net
+
+    def _record_health(self, name: str, **figures) -> dict:
+        """Record net ``name``'s training health; warn when it ended at chance.
+
+        ``training_health_[name]`` holds ``loss`` (the pretext loss per
+        epoch), ``chance`` (the chance-level loss or None), ``at_chance``
+        (the last epoch within 5 % of chance) and any component ``figures``.
+        """
+        net = self.nets_[name]
+        hist = net.history if getattr(net, "initialized_", False) else []
+        loss = [float(v) for v in hist[:, "train_loss"]] if len(hist) else []
+        chance = self._chance_losses.get(name)
+        at_chance = bool(chance is not None and loss and loss[-1] >= 0.95 * chance)
+        record = dict(loss=loss, chance=chance, at_chance=at_chance, **figures)
+        self.training_health_[name] = record
+        if at_chance:
+            warnings.warn(PretextAtChanceWarning(
+                f"{type(self).__name__}: the {name!r} pretext loss ended at {loss[-1]:.4f}, "
+                f"within 5 % of its chance level {chance:.4f}; the network learned nothing "
+                "the scores can rely on. Train longer, raise lr, or check the input."),
+                stacklevel=3)
+        return record
 
     # ------------------------------------------------------------------ persistence
     def __setstate__(self, state):
@@ -301,10 +574,11 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         if device is not None and device.startswith("cuda") and not torch.cuda.is_available():
             state["device_"] = "cpu"
         self.__dict__.update(state)
-        net = state.get("net_")
-        if net is not None and state.get("device_") == "cpu":
-            net.device = "cpu"
-            net.module_.to("cpu")
+        if state.get("device_") == "cpu":
+            for net in state.get("nets_", {}).values():
+                net.device = "cpu"
+                if getattr(net, "initialized_", False):
+                    net.module_.to("cpu")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,31 +1,36 @@
-"""scikit-learn's estimator checks, run centrally for every detector.
+"""scikit-learn's estimator checks, run centrally for every registered detector.
 
-No check is skipped by tags or marked as an expected failure.
+Detectors come from the one registry, ``skssad.profiles``, in their
+``tiny`` profile. No check is skipped by tags or marked as an expected
+failure.
 """
 
+import ast
+import inspect
+import sys
+
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skssad import (
-    AnoMemDetector,
-    FramePermutationDetector,
-    GeometricTransformDetector,
-    IGDDetector,
-    PuzzleTintColorDetector,
-)
+from skssad.profiles import REGISTRY, all_detectors, make_detector
 
-SMALL = dict(max_epochs=1, batch_size=16, input_size=8, random_state=0, device="cpu")
-
-ESTIMATORS = [
-    GeometricTransformDetector(depth=10, width=1, shift=2, n_views=2, **SMALL),
-    PuzzleTintColorDetector(k=4, n=2, depth=10, width=1, color_width=4, n_components=2,
-                            **SMALL),
-    IGDDetector(encoder_widths=(4, 4, 4), decoder_widths=(4, 4, 4), latent_dim=4, **SMALL),
-    FramePermutationDetector(M=2, skip=0, width=2, feature_dim=4, **SMALL),
-    AnoMemDetector(depth=10, width=2, n_memory=(4, 4), supervised_epochs=2,
-                   **{**SMALL, "input_size": 16}),
-]
+ESTIMATORS = [make_detector(name, "tiny") for name in sorted(REGISTRY)]
 
 
 @parametrize_with_checks(ESTIMATORS)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("name,cls", all_detectors())
+def test_each_detector_module_defines_exactly_one_public_class(name, cls):
+    """detectors/ holds wiring: nets, tasks, losses and helpers live in their own modules."""
+    tree = ast.parse(inspect.getsource(sys.modules[cls.__module__]))
+    public = [node.name for node in tree.body
+              if isinstance(node, ast.ClassDef) and not node.name.startswith("_")]
+    assert public == [cls.__name__]
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_detector_has_the_three_profiles(name):
+    assert {"tiny", "quick", "paper"} <= set(REGISTRY[name])

@@ -15,14 +15,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 
-#: detector page -> (class name, file-name prefixes of its benchmark results)
-DETECTOR_PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "geometric": ("GeometricTransformDetector", ("geometric",)),
-    "puzzle_tint_color": ("PuzzleTintColorDetector", ("puzzle_tint_color", "puzzle")),
-    "anomem": ("AnoMemDetector", ("anomem",)),
-    "igd": ("IGDDetector", ("igd",)),
-    "frame_permutation": ("FramePermutationDetector", ("frame_permutation", "frame")),
-}
+def _detector_pages() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """detector page -> (class name, file-name prefixes of its results), from the registry.
+
+    A detector's page, its registry name in ``skssad.profiles`` and the
+    prefix of its ``benchmarks/results`` files are one name.
+    """
+    from skssad.profiles import REGISTRY
+
+    return {name: (entry["class"].rsplit(".", 1)[-1], (name,))
+            for name, entry in sorted(REGISTRY.items())}
+
+
+DETECTOR_PAGES = _detector_pages()
 
 #: API reference sections: module -> title (public names come from its __all__)
 API_MODULES: list[tuple[str, str]] = [
@@ -36,6 +41,7 @@ API_MODULES: list[tuple[str, str]] = [
     ("skssad.losses", "Losses"),
     ("skssad.nets", "Networks"),
     ("skssad.training", "Training (skorch seam)"),
+    ("skssad.callbacks", "Callbacks"),
     ("skssad.base", "Base class"),
 ]
 

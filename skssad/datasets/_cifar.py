@@ -19,14 +19,52 @@ __all__ = ["load_cifar"]
 _FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 
 
+#: The only globals a CIFAR pickle may name: numpy's array and dtype
+#: reconstruction (numpy 1 and numpy 2 module paths, protocol 2 and 5 forms) and
+#: ``_codecs.encode``, which is how a protocol-2 pickle written by Python 3
+#: spells a ``bytes`` object. dict, list, bytes, str and int need no global.
+_ALLOWED_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+})
+
+
+class _UnsafePickle(pickle.UnpicklingError):
+    """A global outside :data:`_ALLOWED_GLOBALS` was asked for."""
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only the globals the official CIFAR files use.
+
+    A plain ``pickle.load`` calls whatever callable the file names (a
+    ``__reduce__`` payload runs as the file is read); here every other
+    global is refused before anything is called.
+    """
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        raise _UnsafePickle(f"{module}.{name}")
+
+    def persistent_load(self, pid):
+        raise _UnsafePickle(f"persistent id {pid!r}")
+
+
 def _unpickle(path: Path) -> dict:
     if not path.is_file():
         raise ValueError(f"Missing CIFAR file {path}.")
     try:
         with open(path, "rb") as f:
             # The official files are Python 2 pickles: keys and names are bytes.
-            obj = pickle.load(f, encoding="bytes")
-    except Exception as exc:  # any unpickling failure means a corrupt file
+            obj = _CifarUnpickler(f, encoding="bytes").load()
+    except _UnsafePickle as exc:
+        raise ValueError(
+            f"Refusing to load {path}: it asks the unpickler for {exc}, which is not in a "
+            "CIFAR file (those hold only dicts, lists, bytes, str, int and numpy arrays). "
+            "The file is not an official CIFAR batch and could run code when unpickled."
+        ) from None
+    except Exception as exc:  # any other unpickling failure means a corrupt file
         raise ValueError(f"Cannot read CIFAR file {path}: {exc}") from exc
     if not isinstance(obj, dict):
         raise ValueError(f"{path} is not a CIFAR pickle (expected a dict, got "
@@ -80,7 +118,10 @@ def load_cifar(path: str | os.PathLike, kind: str = "train", *, variant: str | N
                label_mode: str = "coarse") -> Bunch:
     """Load CIFAR-10 or CIFAR-100 from the official python pickles.
 
-    The files are unpickled: load only files from a source you trust.
+    The files are read with a restricted unpickler that admits only what
+    the official files contain (dicts, lists, bytes, str, int and numpy
+    arrays); a file that names any other Python object is refused with a
+    ``ValueError`` before anything in it runs.
 
     Parameters
     ----------
@@ -102,6 +143,12 @@ def load_cifar(path: str | os.PathLike, kind: str = "train", *, variant: str | N
         ``images`` uint8 ``(n, 32, 32, 3)``, ``target`` int64 ``(n,)``,
         ``target_names``; for CIFAR-100 also ``fine_target`` and
         ``coarse_target``.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, when one is missing, corrupt, or not a plain CIFAR
+        pickle (it references Python objects beyond numpy arrays).
     """
     if kind not in ("train", "test"):
         raise ValueError(f"kind must be 'train' or 'test', got {kind!r}.")

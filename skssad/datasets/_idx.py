@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
 from pathlib import Path
 
@@ -15,7 +16,25 @@ _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read one IDX file (``.gz`` or raw) into an array, validating its header."""
+    """Read one IDX file (``.gz`` or raw) into an array, validating its header.
+
+    Parameters
+    ----------
+    path : str or path-like
+        An IDX file; gzip-compressed when its name ends in ``.gz``.
+
+    Returns
+    -------
+    array : ndarray
+        The file's shape and element type (uint8, int8, int16, int32,
+        float32 or float64), in native byte order.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, when it cannot be read, its magic number is wrong or
+        its size does not match the shape its header announces.
+    """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
@@ -31,7 +50,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"{path} is truncated: header needs {header} bytes.")
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_DTYPES[raw[2]])
-    expected = header + int(np.prod(shape)) * dtype.itemsize
+    # Python ints: np.prod of four 32-bit dims wraps around int64 and can even match.
+    expected = header + math.prod(shape) * dtype.itemsize
     if len(raw) != expected:
         raise ValueError(f"{path} is corrupt: header announces shape {shape} "
                          f"({expected} bytes) but the file has {len(raw)} bytes.")
@@ -60,7 +80,10 @@ def load_mnist(path: str | os.PathLike, kind: str = "train") -> Bunch:
     Returns
     -------
     data : Bunch
-        ``images`` uint8 ``(n, 28, 28)``, ``target`` int64 ``(n,)``.
+        ``images`` ``(n, 28, 28)`` in the file's element type: uint8 for the
+        official files; float IDX pixels (type 0x0D/0x0E) stay float, as a
+        cast to uint8 would turn values in [0, 1) into 0. ``target`` int64
+        ``(n,)``.
     """
     if kind not in ("train", "t10k"):
         raise ValueError(f"kind must be 'train' or 't10k', got {kind!r}.")
@@ -73,5 +96,8 @@ def load_mnist(path: str | os.PathLike, kind: str = "train") -> Bunch:
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise ValueError(f"{img_file} and {lbl_file} do not match: images {images.shape}, "
                          f"labels {labels.shape}.")
-    return Bunch(images=images.astype(np.uint8), target=labels.astype(np.int64),
+    if not np.issubdtype(labels.dtype, np.integer) and not np.all(np.isfinite(labels)
+                                                                  & (labels == np.round(labels))):
+        raise ValueError(f"{lbl_file} holds non-integer labels; expected class indices.")
+    return Bunch(images=images, target=labels.astype(np.int64),
                  target_names=np.arange(10), DESCR=f"IDX data from {directory} ({kind})")

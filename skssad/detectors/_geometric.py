@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
-import torch
-
 from ..base import BaseDetector, Interval
 from ..losses import MultiHeadCrossEntropy
 from ..nets import MultiHeadNet, Standardize, WideResNet
@@ -21,28 +19,13 @@ from ..tasks.geometric import (
     GEOMETRIC_LABELS,
     N_ROTATIONS,
     N_TRANSLATIONS,
+    GeometricTask,
     all_geometric_views,
-    geometric_transform,
 )
 
-__all__ = ["GeometricTransformDetector", "GeometricTask"]
+__all__ = ["GeometricTransformDetector"]
 
 HEAD_SIZES = (N_ROTATIONS, N_TRANSLATIONS, N_TRANSLATIONS)
-
-
-class GeometricTask:
-    """Pretext hook: each image becomes ``n_views`` random compositions (r, s, t)."""
-
-    def __init__(self, shift: int, n_views: int):
-        self.shift = int(shift)
-        self.n_views = int(n_views)
-
-    def __call__(self, x: torch.Tensor):
-        b = len(x)
-        pick = torch.randint(len(GEOMETRIC_LABELS), (b * self.n_views,))
-        labels = GEOMETRIC_LABELS[pick].to(x.device)
-        views = geometric_transform(x.repeat_interleave(self.n_views, 0), labels, self.shift)
-        return views, labels
 
 
 class GeometricTransformDetector(BaseDetector):
@@ -88,6 +71,11 @@ class GeometricTransformDetector(BaseDetector):
         skorch's epoch table and a progress bar when > 0.
     device : str, default="auto"
         "auto" takes CUDA when available.
+    precision : {"fp32", "bf16", "fp16"}, default="fp32"
+        Mixed precision of training and scoring (``torch.autocast``;
+        ``"fp16"`` with loss scaling). Weights stay float32.
+    compile : bool, default=False
+        ``torch.compile`` the network (skorch's ``compile=True``).
     random_state : int, RandomState or None, default=None
         Fixes weights, shuffling and drawn transformations.
 
@@ -139,7 +127,8 @@ class GeometricTransformDetector(BaseDetector):
     def __init__(self, *, shift=None, n_views=4, depth=16, width=4, dropout=0.3,
                  input_size=32, image_shape=None, contamination=0.1, max_epochs=15,
                  batch_size=32, lr=0.05, optimizer="sgd", weight_decay=5e-4,
-                 callbacks=None, verbose=0, device="auto", random_state=None):
+                 callbacks=None, verbose=0, device="auto", precision="fp32", compile=False,
+                 random_state=None):
         self.shift = shift
         self.n_views = n_views
         self.depth = depth
@@ -156,17 +145,21 @@ class GeometricTransformDetector(BaseDetector):
         self.callbacks = callbacks
         self.verbose = verbose
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.random_state = random_state
 
+    _raw_training_store = True
+
     def _fit_tensor(self, X, y=None):
-        side = X.shape[-1]
+        side = self.input_size or X.shape[-1]
         self.shift_ = int(self.shift) if self.shift is not None else max(side // 4, 1)
         if self.shift_ >= side:
             raise ValueError(f"shift={self.shift_} must be smaller than the image side {side}.")
         module = MultiHeadNet(WideResNet(X.shape[1], self.depth, self.width),
                               HEAD_SIZES, dropout=self.dropout,
-                              preprocess=Standardize.fitted(X))
-        self.net_ = self._make_net(module, MultiHeadCrossEntropy(HEAD_SIZES),
+                              preprocess=Standardize(*self._channel_stats(X)))
+        self.net_ = self._make_net("net", module, MultiHeadCrossEntropy(HEAD_SIZES),
                                    GeometricTask(self.shift_, self.n_views))
         self.net_.fit(X, None)
 

@@ -9,11 +9,14 @@ Translations pad by reflection so no artificial border reveals the shift.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 __all__ = ["N_ROTATIONS", "N_TRANSLATIONS", "GEOMETRIC_LABELS", "rotate90", "translate",
-           "geometric_transform", "rot90_static", "translated_copies", "all_geometric_views"]
+           "geometric_transform", "rot90_static", "translated_copies", "all_geometric_views",
+           "GeometricTask"]
 
 N_ROTATIONS = 4
 N_TRANSLATIONS = 3  # 0, -t, +t
@@ -121,3 +124,25 @@ def all_geometric_views(x: torch.Tensor, shift: int) -> tuple[torch.Tensor, torc
     views = [rot90_static(moved[N_TRANSLATIONS * s + t], r)
              for r, s, t in GEOMETRIC_LABELS.tolist()]
     return torch.stack(views, 1).flatten(0, 1), labels
+
+
+class GeometricTask:
+    """MHRot's pretext hook: each image becomes ``n_views`` random compositions (r, s, t).
+
+    Returns the transformed views and their ``(rotation, horizontal,
+    vertical)`` labels. ``chance_loss`` is the summed cross-entropy of the
+    three heads for a model that knows nothing: log 4 + 2 log 3.
+    """
+
+    chance_loss = math.log(N_ROTATIONS) + 2 * math.log(N_TRANSLATIONS)
+
+    def __init__(self, shift: int, n_views: int):
+        self.shift = int(shift)
+        self.n_views = int(n_views)
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b = len(x)
+        pick = torch.randint(len(GEOMETRIC_LABELS), (b * self.n_views,))
+        labels = GEOMETRIC_LABELS[pick].to(x.device)
+        views = geometric_transform(x.repeat_interleave(self.n_views, 0), labels, self.shift)
+        return views, labels

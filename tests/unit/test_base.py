@@ -78,7 +78,7 @@ def test_wrong_dimensionality_rejected():
 
 def test_inference_shape_must_match_fit(zeros_ones):
     det = GeometricTransformDetector(random_state=0, **TINY).fit(zeros_ones[0])
-    with pytest.raises(ValueError, match="fitted on \\(1, 8, 8\\)"):
+    with pytest.raises(ValueError, match="laid out as \\(n, 8, 8\\)"):
         det.score_samples(np.random.rand(3, 8, 9))
 
 

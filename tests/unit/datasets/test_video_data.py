@@ -15,20 +15,34 @@ def _centroid(X):
 
 
 def test_shapes_dtype_and_balanced_classes():
-    X, y = make_moving_digits(40, n_frames=10, size=24, random_state=0)
+    X, y = make_moving_digits(40, n_frames=10, size=24, random_state=0, return_X_y=True)
     assert X.shape == (40, 10, 24, 24) and X.dtype == np.uint8
     assert np.bincount(y).tolist() == [4] * len(MOVING_DIGIT_MOTIONS)
+
+
+def test_returns_a_bunch_with_the_video_folder_keys(tmp_path):
+    import imageio.v3 as iio
+
+    d = make_moving_digits(10, n_frames=5, size=16, random_state=3)
+    X, y = make_moving_digits(10, n_frames=5, size=16, random_state=3, return_X_y=True)
+    np.testing.assert_array_equal(d.videos, X)
+    np.testing.assert_array_equal(d.target, y)
+    assert d.target.dtype == np.int64
+    assert d.target_names.tolist() == list(MOVING_DIGIT_MOTIONS)
+    (tmp_path / "c").mkdir()
+    iio.imwrite(tmp_path / "c" / "v.gif", X[0], loop=0)
+    assert {"videos", "target", "target_names"} <= set(load_video_folder(tmp_path)) & set(d)
 
 
 def test_reproducible_with_random_state():
     a = make_moving_digits(10, n_frames=5, size=16, random_state=3)
     b = make_moving_digits(10, n_frames=5, size=16, random_state=3)
-    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert np.array_equal(a.videos, b.videos) and np.array_equal(a.target, b.target)
 
 
 def test_reversed_pairs_move_in_opposite_directions():
     X, y = make_moving_digits(20, n_frames=12, size=32, motions=[0, 1, 2, 3], noise=0.0,
-                              random_state=0)
+                              random_state=0, return_X_y=True)
     c = _centroid(X)
     dx = c[:, -1, 0] - c[:, 0, 0]
     dy = c[:, -1, 1] - c[:, 0, 1]
@@ -37,7 +51,8 @@ def test_reversed_pairs_move_in_opposite_directions():
 
 
 def test_zoom_in_grows_digit():
-    X, y = make_moving_digits(4, n_frames=8, size=32, motions=[8, 9], noise=0.0, random_state=0)
+    X, y = make_moving_digits(4, n_frames=8, size=32, motions=[8, 9], noise=0.0, random_state=0,
+                              return_X_y=True)
     mass = (X > 64).sum((2, 3))
     assert np.all(mass[y == 8, -1] > mass[y == 8, 0])
     assert np.all(mass[y == 9, -1] < mass[y == 9, 0])

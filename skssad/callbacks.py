@@ -1,0 +1,143 @@
+"""skorch callbacks of skssad: schedules that resume, per-epoch seeding, safe checkpoints.
+
+Every detector's net gets :class:`EpochSchedule` (the learning-rate
+schedule, computed in closed form from the epoch index, so a resumed fit
+continues the same schedule) and :class:`EpochSeed` (the torch RNG re-seeded
+at each epoch from ``random_state``, so a resumed fit draws the same
+batches and transformations as an uninterrupted one). Users checkpoint with
+:class:`Checkpoint` and resume with :class:`LoadInitState`: drop-in
+subclasses of skorch's that write atomically, raise on write errors and
+refuse to resume from an incomplete set of files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Callable
+
+import torch
+from skorch.callbacks import Callback
+from skorch.callbacks import Checkpoint as _SkorchCheckpoint
+from skorch.callbacks import LoadInitState as _SkorchLoadInitState
+
+__all__ = ["Checkpoint", "EpochSchedule", "EpochSeed", "LoadInitState", "cosine_factor"]
+
+
+def cosine_factor(epoch: int, max_epochs: int) -> float:
+    """Cosine annealing from 1 at epoch 0 to 0 at ``max_epochs`` (SGDR without restarts)."""
+    return 0.5 * (1.0 + math.cos(math.pi * epoch / max(int(max_epochs), 1)))
+
+
+class EpochSchedule(Callback):
+    """Set every optimizer's learning rate to ``initial_lr * factor(epoch, max_epochs)``.
+
+    The rate is a function of the epoch index alone (``len(net.history) - 1``
+    at the start of an epoch), never of callback state, so a fit resumed
+    from a checkpoint continues the schedule it was on. Each parameter
+    group's ``initial_lr`` is recorded in the optimizer state (and so in its
+    checkpoint) the first time the schedule sees it.
+
+    Parameters
+    ----------
+    factor : callable
+        ``factor(epoch, max_epochs) -> float``; :func:`cosine_factor` by default.
+    """
+
+    def __init__(self, factor: Callable[[int, int], float] = cosine_factor):
+        self.factor = factor
+
+    def on_epoch_begin(self, net, **kwargs):
+        epoch = len(net.history) - 1
+        f = float(self.factor(epoch, net.max_epochs))
+        for name in net._optimizers:
+            for group in getattr(net, name + "_").param_groups:
+                group.setdefault("initial_lr", group["lr"])
+                group["lr"] = group["initial_lr"] * f
+
+
+class EpochSeed(Callback):
+    """Re-seed torch at the start of every epoch with ``seed + epoch``.
+
+    Shuffling, pretext transformations and dropout of epoch ``e`` then
+    depend on ``(seed, e)`` only, so a fit resumed at epoch ``e`` continues
+    exactly as the uninterrupted fit would have.
+    """
+
+    def __init__(self, seed: int):
+        self.seed = int(seed)
+
+    def on_epoch_begin(self, net, **kwargs):
+        torch.manual_seed(self.seed + len(net.history) - 1)
+
+
+class Checkpoint(_SkorchCheckpoint):
+    """skorch's ``Checkpoint``, written atomically and loudly.
+
+    Each file is written to ``<file>.tmp`` and renamed over the previous
+    checkpoint only once complete, so a process killed during a write keeps
+    the last good checkpoint. Any error while writing (a full disk, a
+    permission problem) is raised instead of logged, so a fit never
+    "succeeds" with a stale checkpoint. Parameters are those of
+    ``skorch.callbacks.Checkpoint``; the history is renamed last, so a
+    complete history always belongs to complete parameter files.
+    """
+
+    def save_model(self, net):
+        super().save_model(net)
+
+    def _save_params(self, f, net, f_name, log_name):
+        if not isinstance(f, str | os.PathLike):
+            net.save_params(**{f_name: f, "use_safetensors": self.use_safetensors})
+            return
+        tmp = f"{os.fspath(f)}.tmp"
+        try:
+            net.save_params(**{f_name: tmp, "use_safetensors": self.use_safetensors})
+            os.replace(tmp, f)
+        except Exception as e:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            raise OSError(f"Checkpoint could not write the {log_name} to {f!r}: "
+                          f"{type(e).__name__}: {e}") from e
+
+    def checkpoint_files(self, net=None) -> dict[str, str]:
+        """The files this checkpoint writes: ``{"f_params": path, ...}``."""
+        out = {}
+        for key in ("f_params", "f_optimizer", "f_criterion", "f_history"):
+            val = getattr(self, key, None)
+            if isinstance(val, str) and "{" not in val:  # templated names vary by epoch
+                out[key] = (self.f_history_ if key == "f_history"
+                            else os.path.join(self.dirname, self.fn_prefix + val))
+        return out
+
+
+class LoadInitState(_SkorchLoadInitState):
+    """Resume from a :class:`Checkpoint`, refusing an incomplete set of files.
+
+    With none of the checkpoint's files present the fit starts fresh (as
+    skorch's). With some present and others missing (a half-copied
+    checkpoint folder, a deleted ``optimizer.pt``) it raises a
+    ``ValueError`` naming the missing files instead of silently resuming
+    with a fresh optimizer. Files are loaded with ``weights_only=True``.
+    The resumed fit trains the epochs that remain of ``max_epochs`` and
+    continues the same learning-rate schedule.
+    """
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        if self.did_load_:
+            return
+        cp = self.checkpoint
+        files = (cp.checkpoint_files(net) if isinstance(cp, Checkpoint) else
+                 {k: v for k, v in cp.get_formatted_files(net).items()
+                  if k != "f_pickle" and isinstance(v, str)})
+        present = {k: os.path.exists(v) for k, v in files.items()}
+        if not any(present.values()):
+            self.did_load_ = True
+            return
+        missing = [files[k] for k, ok in present.items() if not ok]
+        if missing:
+            raise ValueError(f"Cannot resume: the checkpoint in {cp.dirname!r} is incomplete; "
+                             f"missing {missing}. Remove the folder to start afresh.")
+        self.did_load_ = True
+        net.load_params(checkpoint=cp, use_safetensors=self.use_safetensors)
