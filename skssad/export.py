@@ -6,7 +6,8 @@ raw channels-last images ``(chunk, H, W, C)`` and returns their
 detector applies at inference:
 
 1. the fit-time scaling ``(x - lo) / (hi - lo)`` (``scale_``; uint8 input
-   with ``(0, 255)``), in float32 as in :class:`skssad.base.BaseDetector`;
+   with ``(0, 255)``), in float64 then float32 as in
+   :class:`skssad.base.BaseDetector`;
 2. the resize to ``input_size``, written as two constant matrices (the
    bilinear / antialiased resize of the base is linear and separable: its
    matrices are read off by resizing basis images, so no ``Resize``
@@ -142,8 +143,8 @@ def scoring_module(detector, chunk_size: int = DEFAULT_CHUNK, input_dtype: str =
                 self.resize_h = self.resize_w = None
 
         def forward(self, images):
-            # the base's conversion: float32, then (x - lo) / (hi - lo) in float32
-            x = (images.to(torch.float32) - float(lo)) / float(hi - lo)
+            # the base's conversion: (x - lo) / (hi - lo) in float64, then float32
+            x = ((images.to(torch.float64) - float(lo)) / float(hi - lo)).to(torch.float32)
             x = x.permute(0, 3, 1, 2)
             if self.resize_h is not None:
                 x = torch.matmul(torch.matmul(self.resize_h, x), self.resize_w.T)
