@@ -6,7 +6,8 @@ raw channels-last images ``(chunk, H, W, C)`` and returns their
 detector applies at inference:
 
 1. the fit-time scaling ``(x - lo) / (hi - lo)`` (``scale_``; uint8 input
-   with ``(0, 255)``), in float32 as in :class:`skssad.base.BaseDetector`;
+   with ``(0, 255)``), in float64 then float32 as in
+   :class:`skssad.base.BaseDetector`;
 2. the resize to ``input_size``, written as two constant matrices (the
    bilinear / antialiased resize of the base is linear and separable: its
    matrices are read off by resizing basis images, so no ``Resize``
@@ -142,8 +143,8 @@ def scoring_module(detector, chunk_size: int = DEFAULT_CHUNK, input_dtype: str =
                 self.resize_h = self.resize_w = None
 
         def forward(self, images):
-            # the base's conversion: float32, then (x - lo) / (hi - lo) in float32
-            x = (images.to(torch.float32) - float(lo)) / float(hi - lo)
+            # the base's conversion: (x - lo) / (hi - lo) in float64, then float32
+            x = ((images.to(torch.float64) - float(lo)) / float(hi - lo)).to(torch.float32)
             x = x.permute(0, 3, 1, 2)
             if self.resize_h is not None:
                 x = torch.matmul(torch.matmul(self.resize_h, x), self.resize_w.T)
@@ -315,6 +316,8 @@ class OnnxDetector:
         ``threshold`` metadata if present, else its ``offset``.
     providers : list of str or None, default=None
         onnxruntime execution providers; None is the CPU provider.
+    n_threads : int or None, default=None
+        onnxruntime intra-op threads; None lets onnxruntime choose.
 
     Attributes
     ----------
@@ -333,20 +336,25 @@ class OnnxDetector:
     >>> det.predict(images)  # doctest: +SKIP
     """
 
-    def __init__(self, path, *, threshold: float | None = None, providers=None):
+    def __init__(self, path, *, threshold: float | None = None, providers=None,
+                 n_threads: int | None = None):
         try:
             import onnxruntime as ort
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("OnnxDetector needs onnxruntime: pip install onnxruntime") from exc
         self.path = str(path)
-        self.session_ = ort.InferenceSession(self.path,
+        options = ort.SessionOptions()
+        if n_threads is not None:
+            options.intra_op_num_threads = int(n_threads)
+            options.inter_op_num_threads = 1
+        self.session_ = ort.InferenceSession(self.path, sess_options=options,
                                              providers=providers or ["CPUExecutionProvider"])
         raw = self.session_.get_modelmeta().custom_metadata_map
         missing = [k for k in METADATA_KEYS if k not in raw]
         if missing:
             raise ValueError(f"{self.path} lacks the skssad metadata {missing}; export it "
                              "with skssad.export.export_onnx.")
-        self.metadata_: dict[str, Any] = {k: json.loads(raw[k]) for k in METADATA_KEYS}
+        self.metadata_: dict[str, Any] = {k: json.loads(v) for k, v in raw.items()}
         self.input_shape_ = tuple(self.metadata_["input_shape"])
         self.chunk_size_ = int(self.metadata_["chunk_size"])
         self.input_dtype_ = np.dtype(self.metadata_["input_dtype"])

@@ -270,5 +270,5 @@ def per_category_summary(results: Mapping[str, Mapping[str, float]] | Sequence[M
     if "mean" in frame.index:
         raise ValueError("'mean' is reserved for the summary row; rename that category.")
     numeric = frame.select_dtypes("number")
-    mean = numeric.mean(0).to_frame("mean").T
+    mean = numeric.mean(axis=0).to_frame("mean").T
     return pd.concat([frame, mean])

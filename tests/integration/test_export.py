@@ -173,3 +173,33 @@ def test_igd_onnx_scores_equal_pytorch(digits, tmp_path):
     ref = det.score_samples(held_out)
     assert np.abs(onnx_det.score_samples(held_out) - ref).max() <= TOL
     assert ref.std() > 1e-4
+
+
+def test_anomem_onnx_scores_equal_pytorch(digits, tmp_path):
+    from skssad import AnoMemDetector
+
+    images, labels = digits
+    det = AnoMemDetector(depth=10, width=2, n_memory=(4, 4), input_size=16, max_epochs=1,
+                         device="cpu", random_state=0).fit(images[labels == 2][:64])
+    held_out = np.concatenate([images[labels == 2][64:84], images[labels == 5][:20]])
+    onnx_det = OnnxDetector(export_onnx(det, tmp_path / "anomem.onnx"))
+    ref = det.score_samples(held_out)
+    assert np.abs(onnx_det.score_samples(held_out) - ref).max() <= TOL
+    assert ref.std() > 0
+
+
+def test_puzzle_onnx_scores_equal_pytorch(digits, tmp_path):
+    pytest.importorskip("onnxscript", reason="PuzzleTintColor exports with the dynamo "
+                                             "exporter (torch.quantile), which needs onnxscript")
+    from skssad import PuzzleTintColorDetector
+
+    images, labels = digits
+    det = PuzzleTintColorDetector(k=4, n=2, depth=10, width=1, color_width=4, n_components=2,
+                                  input_size=16, max_epochs=1, device="cpu", random_state=0)
+    det.fit(images[labels == 0][:64])
+    held_out = np.concatenate([images[labels == 0][64:84], images[labels == 8][:20]])
+    onnx_det = OnnxDetector(export_onnx(det, tmp_path / "puzzle.onnx"))
+    assert onnx_det.metadata_["exporter"] == "dynamo"
+    ref = det.score_samples(held_out)
+    assert np.abs(onnx_det.score_samples(held_out) - ref).max() <= TOL
+    assert ref.std() > 0

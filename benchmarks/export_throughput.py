@@ -1,0 +1,120 @@
+"""Scoring throughput of the exported ONNX graph (onnxruntime CPU) against PyTorch CPU.
+
+For each detector named (default: those that export: geometric, anomem, igd), fit on ``--n-train``
+real 8x8 digits (one class) with its profile, export the whole scoring path
+with :func:`skssad.export.export_onnx`, and score ``--n-score`` images with
+``score_samples`` (PyTorch, the detector's own chunked path) and with
+:class:`skssad.export.OnnxDetector` (onnxruntime), both on ``--threads``
+threads. Reports images per second (best of ``--repeats``), the ratio and
+the largest score difference. Usage, from the repository root::
+
+    OMP_NUM_THREADS=1 python -m benchmarks.export_throughput --threads 1 \\
+        --out benchmarks/results/export_throughput
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+EXPORTABLE = ("geometric", "anomem", "igd")
+
+
+def _digits(n: int, label: int, seed: int) -> np.ndarray:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    base = np.round(d.images[d.target == label] * (255 / 16)).astype(np.uint8)
+    return base[np.random.default_rng(seed).integers(0, len(base), n)]
+
+
+def _best(fn, X, repeats: int) -> float:
+    best = np.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn(X)
+        best = min(best, time.perf_counter() - t)
+    return len(X) / best
+
+
+def run(names, profile: str, n_train: int, n_score: int, epochs: int, threads: int,
+        repeats: int) -> list[dict]:
+    from skssad.export import OnnxDetector, export_onnx
+    from skssad.profiles import make_detector
+
+    torch.set_num_threads(threads)
+    X_train, X_score = _digits(n_train, 0, 0), _digits(n_score, 3, 1)
+    rows = []
+    for name in names:
+        det = make_detector(name, profile, max_epochs=epochs, device="cpu", random_state=0)
+        det.fit(X_train)
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            path = export_onnx(det, Path(tmp) / f"{name}.onnx")
+            export_s = time.perf_counter() - t
+            onnx_det = OnnxDetector(path, n_threads=threads)
+            ref, got = det.score_samples(X_score), onnx_det.score_samples(X_score)
+            torch_ips = _best(det.score_samples, X_score, repeats)
+            onnx_ips = _best(onnx_det.score_samples, X_score, repeats)
+            rows.append({"detector": type(det).__name__, "name": name,
+                         "input": f"{det.input_size}x{det.input_size}",
+                         "exporter": onnx_det.metadata_.get("exporter", "?"),
+                         "torch_img_s": round(torch_ips, 1), "onnx_img_s": round(onnx_ips, 1),
+                         "onnx_over_torch": round(onnx_ips / torch_ips, 2),
+                         "max_abs_diff": float(np.abs(got - ref).max()),
+                         "export_s": round(export_s, 1),
+                         "onnx_mb": round(path.stat().st_size / 2 ** 20, 2)})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--detectors", nargs="*", default=list(EXPORTABLE))
+    p.add_argument("--profile", default="quick")
+    p.add_argument("--n-train", type=int, default=128)
+    p.add_argument("--n-score", type=int, default=256)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", default=None, help="write <out>.csv and <out>.md")
+    args = p.parse_args(argv)
+    import onnxruntime
+    import pandas as pd
+
+    from benchmarks.one_vs_all import _git_sha, machine
+
+    rows = run(args.detectors, args.profile, args.n_train, args.n_score, args.epochs,
+               args.threads, args.repeats)
+    table = pd.DataFrame(rows)
+    print(table.to_string(index=False))
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out.with_suffix(".csv"), index=False)
+        head = [f"# ONNX (onnxruntime CPU) vs PyTorch CPU scoring, profile `{args.profile}`", "",
+                f"- Command: `python -m benchmarks.export_throughput {' '.join(sys.argv[1:])}`",
+                f"- git: {_git_sha()}", f"- Machine: {machine()}, "
+                f"onnxruntime {onnxruntime.__version__}, {args.threads} thread(s) for both",
+                f"- Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+                f"- Data: {args.n_train} training digits (class 0), {args.n_score} scored "
+                f"(class 3), 8x8 upsampled to the input size; {args.epochs} epoch(s) "
+                "(throughput does not depend on training); best of "
+                f"{args.repeats}; seed 0",
+                "- img/s: raw uint8 images in, scores out (validation, scaling, resize, all "
+                "views, nets, OOD statistics, fusion), chunks of 32", ""]
+        cols = list(table.columns)
+        lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+        out.with_suffix(".md").write_text("\n".join(head + lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
