@@ -1,187 +1,128 @@
-"""Benchmarks of PuzzleTintColorDetector (puzzle-tint-color-multicue.txt §VI).
+"""Studies of PuzzleTintColorDetector (puzzle-tint-color-multicue.txt §VI).
 
-Usage (from the repository root; every run writes
-``benchmarks/results/puzzle_tint_color_<what>.md``)::
+Usage (from the repository root; each run writes
+``benchmarks/results/puzzle_tint_color_<study>.md`` and its CSVs)::
 
-    OMP_NUM_THREADS=1 python benchmarks/puzzle_ablation.py digits
-    OMP_NUM_THREADS=1 python benchmarks/puzzle_ablation.py mnist --max-test 2000
-    OMP_NUM_THREADS=1 python benchmarks/puzzle_ablation.py ablation
-    OMP_NUM_THREADS=1 python benchmarks/puzzle_ablation.py cost
+    OMP_NUM_THREADS=1 python -m benchmarks.puzzle_ablation val --classes 0 5 6
+    OMP_NUM_THREADS=1 python -m benchmarks.puzzle_ablation test --classes 0 5 6
+    OMP_NUM_THREADS=1 python -m benchmarks.puzzle_ablation mnist --classes 2 5 8
 
-``digits`` / ``mnist``: one-vs-all with the ``quick`` profile (digits: a
-stratified 50/50 split of scikit-learn's digits; MNIST: the official
-train/t10k files, training images capped by the profile's ``max_train``,
-a stratified ``--max-test`` subsample of t10k). ``ablation``: Table VII
-(partial puzzle -> piece-wise -> +colorization -> +tint -> +attention) and
-Table V (softmax truth vs Mahalanobis) one-vs-all on colour patches cut from
-``skimage.data`` photos. ``cost``: inference time per image versus ``k``.
+``val`` chooses settings on the cifar10-dev *train* folders only: each
+class folder is split 50/50 (stratified), the detector trains on the
+first half of the normal class and is scored on the second half of every
+class. Its grid is Table VII's steps (puzzle -> + tint -> + attention ->
++ colorization), Table V's OOD functions and Table VI's fusions, declared
+as data below. ``test`` runs the quick profile and the baselines a user
+would try first (``geometric`` quick, kNN and IsolationForest on pixels) on
+the dev ``test`` folders. ``mnist`` checks the quick profile on MNIST.
+Every study uses the public API only (``skssad.benchmark.one_vs_all``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
-import sys
-import time
 from pathlib import Path
 
-import torch
-from sklearn.model_selection import train_test_split
+import numpy as np
 
-from skssad import PuzzleTintColorDetector
-from skssad.benchmark import one_vs_all
-from skssad.datasets import load_digits_images, load_mnist, make_color_patches
-from skssad.profiles import profile_settings
+from benchmarks import _report as report
 
-RESULTS = Path(__file__).resolve().parent / "results"
-MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-MACHINE = (f"{os.cpu_count()}-core CPU ({platform.machine()}), shared with parallel jobs, "
-           f"torch threads={torch.get_num_threads()}, OMP_NUM_THREADS="
-           f"{os.environ.get('OMP_NUM_THREADS', 'unset')}")
-
-
-def _header(title: str, args) -> list[str]:
-    return [f"# {title}", "", f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} "
-            f"python benchmarks/puzzle_ablation.py {' '.join(sys.argv[1:])}`", "",
-            f"Machine: {MACHINE}", f"Seed: random_state={args.seed}", ""]
-
-
-def _table(rows: list[dict], cols: list[str]) -> list[str]:
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        out.append("| " + " | ".join(f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c])
-                                     for c in cols) + " |")
-    return out
-
-
-def _one_vs_all_report(name, title, det, harness, Xtr, ytr, Xte, yte, args, extra=()):
-    t0 = time.perf_counter()
-    res = one_vs_all(det, Xtr, ytr, Xte, yte, max_train=harness.get("max_train"),
-                     max_test=args.max_test, random_state=args.seed)
-    wall = time.perf_counter() - t0
-    lines = _header(title, args) + list(extra) + [
-        f"Detector: `{det!r}`".replace("\n", " "), "",
-        f"Harness: max_train={harness.get('max_train')}, max_test={args.max_test}, "
-        f"n_test={int(res.n_test.iloc[0])}", "",
-        f"**Mean AUROC {res.auroc.mean():.4f}**, mean EER {res.eer.mean():.4f}, "
-        f"mean APCER@5%BPCER {res.apcer_at_5_bpcer.mean():.4f}; "
-        f"wall time {wall:.0f} s (fit {res.fit_seconds.sum():.0f} s, "
-        f"score {res.score_seconds.sum():.0f} s)", ""]
-    lines += _table(res.round(4).to_dict("records"), list(res.columns))
-    (RESULTS / f"puzzle_tint_color_{name}.md").write_text("\n".join(lines) + "\n")
-    res.assign(seed=args.seed, config=repr(det).replace("\n", " ")).to_csv(
-        RESULTS / f"puzzle_tint_color_{name}.csv", index=False)
-    print("\n".join(lines), flush=True)
+#: Table VII, cumulative as in the paper (tasks "auto" on RGB is the full method).
+TABLE_VII = {
+    "piece-wise puzzle": {"tasks": ("puzzle",)},
+    "+ tint": {"tasks": ("puzzle", "tint"), "attention": False},
+    "+ attention": {"tasks": ("puzzle", "tint"), "attention": True},
+    "+ colorization (full)": {"tasks": ("puzzle", "tint", "color"), "attention": True},
+}
+#: Table V: the OOD function of the classification tasks.
+TABLE_V = {f"ood={o}": {"ood": o} for o in ("softmax", "mahalanobis", "odin")}
+#: Table VI and the fusion schemes of §V / PuzzleGeom Eq. (3).
+TABLE_VI = {
+    "fusion=mean": {"fusion": "mean"},
+    "fusion=25th percentile": {"fusion": 25},
+    "scheme=single (§V)": {"fusion_scheme": "single"},
+    "scheme=task_sum (PuzzleGeom Eq. 3)": {"fusion_scheme": "task_sum", "fusion": "mean"},
+    "tint_score=error (Eq. 9)": {"tint_score": "error"},
+}
+#: Training: SGD at lr 0.05 (the paper's optimizer) ends at chance in the CPU budget.
+OPTIMIZER = {"sgd lr=0.05": {"optimizer": "sgd", "lr": 0.05},
+             "adam lr=2e-3": {"optimizer": "adam", "lr": 2e-3}}
+STUDIES = {"table_vii": TABLE_VII, "table_v": TABLE_V, "table_vi": TABLE_VI,
+           "optimizer": OPTIMIZER}
 
 
-def run_digits(args):
-    params, harness = profile_settings("puzzle_tint_color", "quick")
-    d = load_digits_images()
-    Xtr, Xte, ytr, yte = train_test_split(d.images, d.target, test_size=0.5,
-                                          stratify=d.target, random_state=args.seed)
-    det = PuzzleTintColorDetector(**{**params, "random_state": args.seed})
-    _one_vs_all_report("digits", "One-vs-all on sklearn digits, quick profile", det, harness,
-                       Xtr, ytr, Xte, yte, args,
-                       ["Data: stratified 50/50 split of the 1797 digits (8x8, upsampled).", ""])
+def _load(name):
+    """``report.load_dataset(name)``, cached as .npz in ``$SKSSAD_CACHE`` when set
+    (decoding the 35,000 cifar10-dev JPEGs takes minutes on a busy 2-core machine)."""
+    cache = Path(os.environ["SKSSAD_CACHE"]) / f"{name}.npz" if "SKSSAD_CACHE" in os.environ \
+        else None
+    if cache is not None and cache.exists():
+        z = np.load(cache, allow_pickle=False)
+        return report.Dataset(name, z["X_train"], z["y_train"], z["X_test"], z["y_test"],
+                              str(z["description"]), {"classes": list(z["classes"])})
+    data = report.load_dataset(name)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, X_train=data.X_train, y_train=data.y_train, X_test=data.X_test,
+                 y_test=data.y_test, description=data.description,
+                 classes=np.array(data.info.get("classes", []), dtype=str))
+    return data
 
 
-def run_mnist(args):
-    params, harness = profile_settings("puzzle_tint_color", "quick")
-    if args.max_train is not None:
-        harness["max_train"] = args.max_train
-    tr, te = load_mnist(args.mnist, "train"), load_mnist(args.mnist, "t10k")
-    det = PuzzleTintColorDetector(**{**params, "random_state": args.seed})
-    _one_vs_all_report("mnist", "One-vs-all on MNIST, quick profile", det, harness,
-                       tr.images, tr.target, te.images, te.target, args,
-                       ["Data: official MNIST train (capped per class) / t10k subsample.", ""])
-
-
-ABLATION = [  # Table VII
-    ("partial puzzle", dict(puzzle="partial", tasks=("puzzle",))),
-    ("piece-wise puzzle", dict(tasks=("puzzle",))),
-    ("+ colorization", dict(tasks=("puzzle", "color"))),
-    ("+ intra-piece tint", dict(tasks=("puzzle", "color", "tint"), attention=False)),
-    ("+ attention", dict(tasks=("puzzle", "color", "tint"), attention=True)),
-]
-FUSION = [  # Table VI: the full model (+ attention) with each fusion function
-    (f"fusion={f}", dict(tasks=("puzzle", "color", "tint"), fusion=f))
-    for f in ("mean", "median", 25)]
-OOD = [  # Table V: puzzle alone, k = 9
-    (f"{n}x{n} {ood}", dict(tasks=("puzzle",), k=9, n=n, ood=ood))
-    for n in (3, 4) for ood in ("softmax", "mahalanobis")]
-
-
-def _color_data(args):
-    d = make_color_patches(args.per_class, 32, random_state=args.seed)
-    return train_test_split(d.images, d.target, test_size=0.5, stratify=d.target,
-                            random_state=args.seed), [str(n) for n in d.target_names]
-
-
-def run_ablation(args):
-    (Xtr, Xte, ytr, yte), names = _color_data(args)
-    base = dict(k=18, n=3, c=4, depth=10, width=1, color_width=8, input_size=24,
-                max_epochs=args.epochs, batch_size=32, lr=0.05, n_views=4,
-                fusion="median", ood="mahalanobis", device="cpu", random_state=args.seed)
-    lines = _header("Ablation on colour patches (Tables VII and V)", args) + [
-        f"Data: make_color_patches(n_per_class={args.per_class}, patch_size=32), photos "
-        f"{names}; stratified 50/50 split, one-vs-all over the {len(names)} photos.", "",
-        f"Shared settings: `{base}`", ""]
-    for title, configs in (("Table VII: ablation", ABLATION), ("Table V: OOD function", OOD),
-                           ("Table VI: fusion function", FUSION)):
-        rows = []
-        for label, kw in configs:
-            t0 = time.perf_counter()
-            res = one_vs_all(PuzzleTintColorDetector(**{**base, **kw}), Xtr, ytr, Xte, yte,
-                             random_state=args.seed)
-            rows.append({"setting": label, "mean_auroc": res.auroc.mean(),
-                         "min_auroc": res.auroc.min(), "max_auroc": res.auroc.max(),
-                         "per_class": " ".join(f"{a:.3f}" for a in res.auroc),
-                         "seconds": f"{time.perf_counter() - t0:.0f}"})
-            print(rows[-1], flush=True)
-        lines += [f"## {title}", ""] + _table(rows, list(rows[0])) + [""]
-    (RESULTS / "puzzle_tint_color_ablation.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-
-
-def run_cost(args):
-    (Xtr, Xte, ytr, yte), _ = _color_data(args)
-    rows = []
-    X = Xte[:256]
-    for tasks in (("puzzle",), ("puzzle", "tint", "color"), ("puzzle", "geometric")):
-        for k in (1, 3, 9, 18, 36):
-            det = PuzzleTintColorDetector(k=k, n=3, depth=10, width=1, color_width=8,
-                                          input_size=24, max_epochs=1, n_views=1, tasks=tasks,
-                                          device="cpu", random_state=args.seed)
-            det.fit(Xtr[ytr == 0])
-            det.score_samples(X[:32])  # warm-up
-            t0 = time.perf_counter()
-            det.score_samples(X)
-            ms = (time.perf_counter() - t0) / len(X) * 1000
-            rows.append({"tasks": "+".join(tasks), "k": k, "ms_per_image": f"{ms:.2f}"})
-            print(rows[-1], flush=True)
-    lines = _header("Inference cost per image versus k", args) + [
-        "Encoder WRN-10-1, UNet width 8, input 24x24 RGB, n=3x3, c=4; "
-        f"score_samples on {len(X)} images in padded chunks of 32, after a warm-up.", ""]
-    lines += _table(rows, ["tasks", "k", "ms_per_image"])
-    (RESULTS / "puzzle_tint_color_cost.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+def _dev_train_split(classes, seed):
+    """The cifar10-dev train folders only, split 50/50 per class (validation)."""
+    data = _load("cifar10-dev")
+    X, y = data.X_train, data.y_train
+    keep = np.isin(y, classes)
+    Xtr, ytr, Xva, yva = report.split(X[keep], y[keep], test_size=0.5, random_state=seed)
+    return report.Dataset("cifar10-dev train (validation split)", Xtr, ytr, Xva, yva,
+                          "cifar10-dev *train* folders only, classes "
+                          f"{[data.info['classes'][c] for c in classes]}, stratified 50/50 "
+                          f"split (seed {seed}); the dev test folders are untouched")
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("what", choices=["digits", "mnist", "ablation", "cost"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-test", type=int, default=None)
-    p.add_argument("--max-train", type=int, default=None)
-    p.add_argument("--per-class", type=int, default=100)
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--mnist", default=str(MNIST))
-    args = p.parse_args(argv)
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    {"digits": run_digits, "mnist": run_mnist, "ablation": run_ablation,
-     "cost": run_cost}[args.what](args)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("study", choices=["val", "test", "mnist"])
+    parser.add_argument("--classes", type=int, nargs="+", default=[0, 5, 6])
+    parser.add_argument("--tables", nargs="*", default=list(STUDIES), choices=list(STUDIES))
+    parser.add_argument("--tag", default="", help="suffix of the results file name")
+    parser.add_argument("--max-train", type=int, default=None)
+    parser.add_argument("--max-test", type=int, default=600)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="overrides of the quick profile for every variant")
+    parser.add_argument("--baselines", nargs="*", default=["geometric", "iforest"])
+    args = parser.parse_args(argv)
+    report.use_omp_threads()
+    base = {k: eval(v, {}) for k, v in (kv.split("=", 1) for kv in args.set)}  # noqa: S307
+    if args.max_train is not None:
+        base["max_train"] = args.max_train
+    harness = dict(classes=args.classes, max_test=args.max_test, seeds=args.seeds)
+    rep_name = f"puzzle_tint_color_{args.study}{'_' + args.tag if args.tag else ''}"
+    if args.study == "val":
+        data = _dev_train_split(args.classes, args.seeds[0])
+        harness["classes"] = sorted(set(data.y_train))
+        grid = {"quick profile": dict(base)}
+        for table in args.tables:
+            grid.update({k: {**base, **v} for k, v in STUDIES[table].items()})
+        rows = report.one_vs_all_grid("puzzle_tint_color", grid, data, **harness)
+    else:
+        data = _load("cifar10-dev" if args.study == "test" else "mnist")
+        rows = report.one_vs_all_grid("puzzle_tint_color", {"quick profile": dict(base)},
+                                      data, **harness)
+        for name in args.baselines if args.study == "test" else ():
+            extra = {"max_train": base["max_train"]} if "max_train" in base else {}
+            other = report.one_vs_all_grid(name, {"quick profile": extra}, data, **harness)
+            rows = report.pd.concat([rows, other], ignore_index=True)
+    rep = report.Report(f"PuzzleTintColorDetector, {args.study} study", seed=args.seeds,
+                        profile="quick", data=data,
+                        notes=[f"classes {args.classes}, max_test {args.max_test}, "
+                               f"overrides {base}"])
+    rep.table("per class", rows)
+    rep.table("summary", report.summarize(rows, by=["detector", "variant"]), csv=False)
+    rep.write(report.RESULTS / rep_name)
 
 
 if __name__ == "__main__":

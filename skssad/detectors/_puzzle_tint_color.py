@@ -1,20 +1,13 @@
 """PuzzleTintColorDetector: multi-cue self-supervised anomaly detection.
 
-puzzle-tint-color-multicue.txt §III–V and §VI-B, plus the PuzzleGeom
+puzzle-tint-color-multicue.txt §III-V and §VI-B, plus the PuzzleGeom
 variant of puzzle-geom-multitask.txt §3.2. Two networks are trained
-independently on normal images (§V):
-
-1. an encoder (WideResNet) that solves the piece-wise (or partial) jigsaw
-   puzzle (§III-A), the intra-piece tint rotation task (§III-B, §III-D)
-   weighted by an attention map over pieces (Fig. 8), and optionally the
-   geometric task of MHRot (PuzzleGeom);
-2. a UNet that re-colorizes the image from its luminance and a coloured
-   border, predicting a per-pixel GMM (or colour bins) (§III-C).
-
-At inference every sample is cut with ``k`` fixed permutations and tint
-rotations (one batched forward pass), OOD scores are computed per piece and
-view (softmax truth or Mahalanobis label likelihood, §IV; Eq. 9 for tint;
-the colour likelihood for colorization) and fused (median by default).
+independently on normal images (§V): an encoder that solves the piece-wise
+jigsaw puzzle with intra-piece tint rotation weighted by an attention map
+(and optionally MHRot's geometric task), and a UNet that re-colorizes the
+image from its luminance and a coloured border as a per-pixel GMM. Every
+sample is cut with ``k`` fixed permutations and tint rotations, scored in
+one batched pass per network, and its OOD scores are fused.
 """
 
 from __future__ import annotations
@@ -24,245 +17,76 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from skorch.callbacks import GradientNormClipping
-from torch import nn
 
-from ..base import INFERENCE_CHUNK, BaseDetector, Interval, StrOptions, padded_chunks
-from ..fusion import fuse
-from ..losses import MultiHeadCrossEntropy
+from ..base import BaseDetector, Interval, StrOptions
+from ..fusion import (
+    FUSION_SCHEMES,
+    combine_tasks,
+    fuse,
+    fuse_tasks,
+    robust_scale,
+    standardise,
+)
+from ..losses._classification import PuzzleTintLoss
 from ..losses._density import (
     GMM_PARAMS_PER_COMPONENT,
     BinColorLoss,
     GMMColorLoss,
-    attention_density_loss,
     attention_weights,
     bin_log_likelihood,
     gmm_log_likelihood,
 )
-from ..nets import MultiHeadNet, Standardize, WideResNet
+from ..nets.heads import PuzzleTintNet
 from ..nets.unet import UNet
-from ..ood import fit_label_gaussians, softmax_truth
-from ..tasks.color import border_mask, partial_colorization, rgb_to_lab, tint_rotation
-from ..tasks.geometric import GEOMETRIC_LABELS, all_geometric_views, geometric_transform
+from ..nets.wide_resnet import Standardize, WideResNet
+from ..ood import (
+    MIN_TINT_ERROR,
+    ODIN_TEMPERATURE,
+    fit_label_gaussians,
+    odin_perturb,
+    softmax_truth,
+    tint_correction_score,
+)
+from ..tasks.color import ColorizationTask, border_mask, elbow_color_clusters, partial_colorization
+from ..tasks.geometric import GEOMETRIC_LABELS, N_ROTATIONS, N_TRANSLATIONS, all_geometric_views
 from ..tasks.puzzle import (
     PieceLayout,
+    PuzzleTintTask,
     draw_permutations,
-    piece_map,
-    piece_means,
-    piece_wise_puzzle,
-    random_offsets,
-    random_permutations,
+    fixed_puzzle_views,
+    slots_to_pieces,
     views_per_epoch,
 )
 
-__all__ = ["PuzzleTintColorDetector", "PuzzleTintNet", "PuzzleTintTask", "PuzzleTintLoss",
-           "ColorizationTask"]
+__all__ = ["PuzzleTintColorDetector"]
 
 TASKS = ("puzzle", "tint", "color", "geometric")
-GEOMETRIC_HEADS = (4, 3, 3)
+GEOMETRIC_HEADS = (N_ROTATIONS, N_TRANSLATIONS, N_TRANSLATIONS)
 #: Colour bins per channel when ``color_density="bins"`` and ``n_components="auto"``.
 DEFAULT_BINS = 16
-
-
-class PuzzleTintNet(nn.Module):
-    """Encoder ``phi`` with the puzzle, tint, attention and geometric heads (Fig. 7–8).
-
-    ``forward(pieces=..., geometric=...)`` returns a dict of logits: for the
-    puzzle images ``"puzzle"`` (``n * n`` piece-wise or ``k`` partial),
-    ``"tint"`` (``n * c``) and ``"attention"`` (``n``); for the geometric
-    views ``"geometric"`` (4 + 3 + 3). Heads have dropout (PuzzleGeom §4).
-    """
-
-    def __init__(self, backbone: nn.Module, head_sizes: dict, dropout: float = 0.3,
-                 preprocess: nn.Module | None = None):
-        super().__init__()
-        self.preprocess = preprocess if preprocess is not None else nn.Identity()
-        self.backbone = backbone
-        f = backbone.out_features
-        self.heads = nn.ModuleDict()
-        for name, size in head_sizes.items():
-            if name == "geometric":
-                self.heads[name] = _GeometricHeads(f, size, dropout)
-            elif name == "attention":
-                self.heads[name] = nn.Linear(f, size)
-            else:
-                self.heads[name] = nn.Sequential(nn.Dropout(dropout), nn.Linear(f, size))
-
-    def forward(self, pieces: torch.Tensor | None = None,
-                geometric: torch.Tensor | None = None) -> dict:
-        out = {}
-        if pieces is not None:
-            z = self.backbone(self.preprocess(pieces))
-            for name in ("puzzle", "tint", "attention"):
-                if name in self.heads:
-                    out[name] = self.heads[name](z)
-        if geometric is not None:
-            out["geometric"] = self.heads["geometric"](self.backbone(self.preprocess(geometric)))
-        return out
-
-
-class _GeometricHeads(nn.Module):
-    """MHRot's three softmax heads, reusing :class:`~skssad.nets.MultiHeadNet`."""
-
-    def __init__(self, features: int, sizes, dropout: float):
-        super().__init__()
-        backbone = nn.Identity()
-        backbone.out_features = features
-        self.net = MultiHeadNet(backbone, sizes, dropout)
-
-    def forward(self, z):
-        return self.net(z)
-
-
-class PuzzleTintTask:
-    """Pretext hook of the encoder: shuffled, tinted puzzles and geometric views.
-
-    Each image gives ``n_views`` puzzle images (``k'`` of Eq. 8) with random
-    piece offsets, a random permutation (piece-wise) or one of the ``k``
-    fixed permutations (partial), and a random tint class per piece; and
-    ``n_views`` random MHRot compositions when the geometric task is on.
-    Holds only CPU/numpy state.
-    """
-
-    def __init__(self, layout: PieceLayout, n_views: int, puzzle: str | None,
-                 perms: np.ndarray, c: int, shift: int | None):
-        self.layout = layout
-        self.n_views = int(n_views)
-        self.puzzle = puzzle
-        self.perms = perms
-        self.c = int(c)
-        self.shift = shift
-
-    def __call__(self, x: torch.Tensor):
-        dev, L = x.device, self.layout
-        inputs, targets = {}, {}
-        if self.puzzle is not None or self.c:
-            xr = x.repeat_interleave(self.n_views, 0)
-            B = len(xr)
-            if self.puzzle == "piecewise":
-                perm = random_permutations(B, L.n, dev)
-                targets["puzzle"] = perm
-            elif self.puzzle == "partial":
-                cls = torch.randint(len(self.perms), (B,), device=dev)
-                perm = torch.from_numpy(self.perms).to(dev)[cls]
-                targets["puzzle"] = cls
-            else:
-                perm = torch.arange(L.n, device=dev).expand(B, L.n)
-            pieces = piece_wise_puzzle(xr, perm, L, random_offsets(B, L, dev))
-            if self.c:
-                t = torch.randint(self.c, (B, L.n), device=dev)
-                pieces = tint_rotation(pieces, piece_map(t / self.c, L))
-                targets["tint"] = t
-            inputs["pieces"] = pieces
-        if self.shift is not None:
-            pick = torch.randint(len(GEOMETRIC_LABELS), (len(x) * self.n_views,))
-            labels = GEOMETRIC_LABELS[pick].to(dev)
-            inputs["geometric"] = geometric_transform(x.repeat_interleave(self.n_views, 0),
-                                                      labels, self.shift)
-            targets["geometric"] = labels
-        return inputs, targets
-
-
-class PuzzleTintLoss(nn.Module):
-    """Eq. (7) + Eq. (20) or, with attention, Eq. (24); plus MHRot's loss for PuzzleGeom.
-
-    Eq. (23) measures the spread of the attention map; §III-D adds it "to
-    encourage spread matrices", so it is subtracted (a plain ``+`` would
-    reward the degenerate one-piece maps it is meant to prevent).
-    """
-
-    def __init__(self, n_h: int, n_w: int, c: int, attention: bool):
-        super().__init__()
-        self.n_h, self.n_w, self.c, self.attention = n_h, n_w, c, attention
-        self.geometric = MultiHeadCrossEntropy(GEOMETRIC_HEADS)
-
-    def forward(self, out: dict, targets: dict) -> torch.Tensor:
-        n = self.n_h * self.n_w
-        loss = 0.0
-        if "puzzle" in targets:
-            y, logits = targets["puzzle"], out["puzzle"]
-            if y.ndim == 2:  # Eq. (7): one cross-entropy per piece, averaged
-                loss = loss + F.cross_entropy(logits.reshape(-1, n), y.reshape(-1))
-            else:
-                loss = loss + F.cross_entropy(logits, y)
-        if "tint" in targets:
-            t = targets["tint"]
-            ce = F.cross_entropy(out["tint"].reshape(-1, self.c), t.reshape(-1),
-                                 reduction="none").view(t.shape)
-            if self.attention:
-                w = attention_weights(out["attention"])  # Eq. (21)
-                loss = loss + (w * ce).sum(1).mean() \
-                    - attention_density_loss(w, self.n_h, self.n_w).mean()  # Eq. (24)
-            else:
-                loss = loss + ce.mean()  # Eq. (20)
-        if "geometric" in targets:
-            loss = loss + self.geometric(out["geometric"], targets["geometric"])
-        return loss
-
-
-class ColorizationTask:
-    """Pretext hook of the UNet: ``I_part`` and the (A, B) target inside the border."""
-
-    def __init__(self, border: int):
-        self.border = int(border)
-
-    def __call__(self, x: torch.Tensor):
-        inputs, ab = partial_colorization(x, self.border)
-        inner = ~border_mask(x.shape[-2], x.shape[-1], self.border, x.device)
-        return inputs, (ab, inner[None])
-
-
-def _elbow_components(X: torch.Tensor, border: int, seed: int) -> int:
-    """§III-C: K by the k-means elbow on the (A, B) colours of cropped, downsampled images."""
-    from sklearn.cluster import KMeans
-
-    h, w = X.shape[-2:]
-    crop = X[:, :, border:h - border, border:w - border] if min(h, w) > 2 * border + 1 else X
-    small = F.interpolate(crop, size=(8, 8), mode="bilinear", align_corners=False,
-                          antialias=True)
-    ab = rgb_to_lab(small)[:, 1:].permute(0, 2, 3, 1).reshape(-1, 2).double().cpu().numpy()
-    rng = np.random.RandomState(seed)
-    if len(ab) > 4000:
-        ab = ab[rng.choice(len(ab), 4000, replace=False)]
-    ab = np.round(ab, 3)
-    k_max = min(10, len(np.unique(ab, axis=0)))
-    if k_max <= 2:
-        return max(k_max, 1)
-    ks = np.arange(1, k_max + 1)
-    inertia = np.array([KMeans(k, n_init=2, random_state=seed).fit(ab).inertia_ for k in ks])
-    # Elbow: the point farthest from the chord joining the first and last points.
-    x = (ks - ks[0]) / (ks[-1] - ks[0])
-    y = (inertia - inertia[-1]) / max(inertia[0] - inertia[-1], 1e-12)
-    return int(ks[np.argmax(np.abs(1 - x - y))])
 
 
 class PuzzleTintColorDetector(BaseDetector):
     """Multi-cue self-supervised anomaly detection: puzzle, tint and colorization.
 
-    An encoder learns the piece-wise jigsaw puzzle (predict the original
-    position of each of ``n`` pieces, Eq. 7) together with intra-piece tint
-    rotation recognition (``c`` hue offsets of ``360/c`` degrees per piece,
-    Eq. 20) weighted by a learned attention map (Eq. 21–24); a UNet learns
+    An encoder learns the piece-wise jigsaw puzzle (the original position
+    of each of ``n`` pieces, Eq. 7) with intra-piece tint rotation (``c``
+    hue offsets of ``360/c`` degrees per piece, Eq. 20) weighted by an
+    attention map over the image's pieces (Eq. 21, 24); a UNet learns
     partial colorization (LAB, coloured border of width ``b``) as a
-    per-pixel GMM (Eq. 13–19) or colour bins (Eq. 10–12). At inference,
-    ``k`` fixed permutations (identity included) with fixed tint rotations
-    are scored in one batched pass; the OOD scores of every piece, view and
-    task (softmax truth Eq. 26 or Mahalanobis label likelihood Eq. 27–31 for
-    puzzle and geometric tasks, the expected corrected-colour error Eq. 9
-    for tint, the colour likelihood for colorization) are fused.
+    per-pixel GMM (Eq. 13-19) or colour bins (Eq. 10-12). At inference
+    ``k`` fixed permutations (identity first) with fixed tint rotations are
+    scored in one batched pass; the OOD scores of every piece, view and
+    task are fused (§IV, §V).
 
-    The tint score divides the expected error of Eq. (9) by its chance
-    level (the error averaged over all ``c`` corrections), so that
-    desaturated pieces count for nothing as §III-B intends; the literal
-    ``1 - E[error]`` ranks grey anomalies as normal (on colour patches its
-    AUROC fell to 0.16–0.51, the ratio gave 0.56–0.77). The attention
-    weights of Eq. (21) weight both sums (Eq. 25).
-
-    Fusion is two-level: ``fusion`` over the scores of a task, then, after
-    each task's score is standardised by its median and interquartile range
-    on the training data (so that probabilities, Mahalanobis distances and
-    log-likelihoods can be fused), ``fusion`` over the tasks.
+    The attention map is indexed by original piece (a map of the image,
+    Fig. 8). Eq. (23)'s spread term is degenerate either way it enters the
+    loss; we use ``KL(uniform || P')`` instead, which keeps every piece
+    weighted and gives more weight where the tint task is solvable (see
+    :func:`skssad.losses.attention_spread_loss`). Desaturated pieces, whose
+    tint cannot be told (§III-B), carry no tint score; an image with no
+    coloured piece gets none, and fusion leaves the tint task out for it.
 
     Parameters
     ----------
@@ -276,78 +100,71 @@ class PuzzleTintColorDetector(BaseDetector):
     border : int, default=2
         Colorization context border ``b`` in pixels.
     tasks : "auto" or sequence of {"puzzle", "tint", "color", "geometric"}, default="auto"
-        "auto" is puzzle + tint + color on RGB, puzzle on grayscale. Colour
-        tasks are dropped on grayscale input; ``tasks_`` records the result.
+        "auto" is puzzle + tint + color on RGB (§V), puzzle on grayscale.
+        Colour tasks are dropped on grayscale input; see ``tasks_``.
     puzzle : {"piecewise", "partial"}, default="piecewise"
         Piece-wise puzzle (§III-A) or the partial puzzle of PuzzleGeom.
     attention : bool, default=True
-        Attention map weighting the intra-piece tint task (Fig. 8).
-    ood : {"mahalanobis", "softmax"}, default="mahalanobis"
-        OOD function of the puzzle and geometric tasks (§IV).
+        Attention map weighting the intra-piece tint task (§III-D).
+    ood : {"mahalanobis", "softmax", "odin"}, default="mahalanobis"
+        OOD function of the classification tasks (§IV, Table V): label
+        likelihood (Eq. 27-31, the paper's choice, §V), softmax truth
+        (Eq. 26), or ODIN's perturbed, temperature-scaled softmax (Eq. 34).
+    tint_score : {"ood", "error"}, default="ood"
+        Tint task scored by ``ood`` like every task (§V), or by the
+        expected colour error of the correction (Eq. 9, §III-B).
     fusion : "median", "mean" or float in [0, 100], default="median"
-        Fusion function (Table VI); a number is a percentile of the
-        normality scores.
+        Fusion function (Table VI); a number is a percentile.
+    fusion_scheme : {"standardised", "single", "task_sum"}, default="standardised"
+        How tasks are combined (:mod:`skssad.fusion`): our per-task
+        standardisation, §V's single fusion over all raw scores, or
+        PuzzleGeom Eq. (3)'s mean of raw task sums.
     color_density : {"gmm", "bins"}, default="gmm"
         Colour density of the colorization head.
     n_components : int or "auto", default="auto"
-        GMM components K ("auto": k-means elbow in [1, 10]); with "bins",
-        bins per channel ("auto": 16).
+        GMM components K ("auto": k-means elbow in [1, 10], §III-C); with
+        "bins", bins per channel ("auto": 16).
     n_views : int or "auto", default="auto"
         Puzzle images per training image and batch (``k'``); "auto" is
         Eq. (8) clipped to [1, k].
     shift : int or None, default=None
-        Translation of the geometric task; None is ``input_size // 8``.
-    depth : int, default=16
-        WideResNet depth of the encoder.
-    width : int, default=4
-        WideResNet widening factor.
+        Translation of the geometric task; None is ``input_size // 4``
+        (as MHRot, which PuzzleGeom follows: "as in [16]").
+    depth, width : int, default=16, 4
+        WideResNet of the encoder (the paper's 16-4).
     color_width : int, default=16
         Channels of the UNet's first level.
     dropout : float, default=0.3
-        Dropout of the classification heads.
-    input_size : int, default=32
-    image_shape : tuple or None, default=None
-    contamination : float, default=0.1
-    max_epochs : int, default=15
-        Epochs of each of the two networks.
-    batch_size : int, default=32
-    lr : float, default=0.05
-    optimizer : {"sgd", "adam"} or optimizer class, default="sgd"
-    weight_decay : float, default=5e-4
-    callbacks : list or None, default=None
-    verbose : int, default=0
-    device : str, default="auto"
-    random_state : int, RandomState or None, default=None
+        Dropout of the dense heads (§VI-B).
+    input_size, image_shape, contamination, max_epochs, batch_size, lr, optimizer, \
+weight_decay, callbacks, verbose, device, random_state
+        As in :class:`GeometricTransformDetector` (defaults 32, None, 0.1, 15,
+        32, 0.05, "sgd", 5e-4, None, 0, "auto", None); ``max_epochs`` is per
+        network, and each network gets its own copy of ``callbacks``.
 
     Attributes
     ----------
-    net_ : skssad.training.PretextNet or None
-        The encoder with its heads (None when only "color" is on).
-    net_color_ : skssad.training.PretextNet or None
-        The colorization UNet.
+    net_, net_color_ : skssad.training.PretextNet or None
+        The encoder (``nets_["encoder"]``) and the colorization UNet
+        (``nets_["color"]``), None when their tasks are off.
     tasks_ : tuple of str
-        Tasks actually used.
-    k_ : int
+    k_, n_views_, n_components_, shift_ : int or None
+        ``k``, ``k'``, K and the translation actually used.
     n_shape_ : (int, int)
-        ``(n_h, n_w)``.
     perms_ : ndarray of shape (k_, n)
         The fixed permutations (identity first).
     tint_labels_ : ndarray of shape (k_, n) or None
         Fixed tint classes of the inference views.
-    n_views_ : int
-        ``k'`` used in training.
-    n_components_ : int or None
-        GMM components or bins actually used.
     attention_ : bool
-    shift_ : int or None
     ood_stats_ : dict
         Mahalanobis statistics per task (``LabelGaussians``).
-    task_center_, task_scale_ : dict
-        Per-task standardisation before the fusion across tasks.
-    offset_ : float
-    device_ : str
-    input_shape_ : tuple
-    n_features_in_ : int
+    task_stats_, piece_stats_ : dict
+        Median and interquartile range of each task's image and piece
+        scores on the training data (``fusion_scheme="standardised"``).
+    training_health_ : dict
+        Pretext loss per epoch and chance level of each network.
+    offset_, device_, input_shape_, n_features_in_
+        As in :class:`GeometricTransformDetector`.
 
     See Also
     --------
@@ -356,9 +173,9 @@ class PuzzleTintColorDetector(BaseDetector):
     References
     ----------
     .. [1] Jezequel, Vu, Beaudet, Histace, "Efficient anomaly detection using
-       self-supervised multi-cue tasks", IEEE TIP 2023.
-    .. [2] Jezequel et al., "Anomaly detection with puzzle and geometric
-       multi-task self-supervision" (PuzzleGeom), 2022.
+       self-supervised multi-cue tasks", IEEE Trans. Image Process., 2023.
+    .. [2] Jezequel, Vu, Beaudet, Histace, "Anomaly detection with puzzle and
+       geometric multi-task self-supervision" (PuzzleGeom), 2022.
 
     Examples
     --------
@@ -382,8 +199,10 @@ class PuzzleTintColorDetector(BaseDetector):
         "tasks": [StrOptions({"auto", *TASKS}), tuple, list],
         "puzzle": [StrOptions({"piecewise", "partial"})],
         "attention": ["boolean"],
-        "ood": [StrOptions({"mahalanobis", "softmax"})],
+        "ood": [StrOptions({"mahalanobis", "softmax", "odin"})],
+        "tint_score": [StrOptions({"ood", "error"})],
         "fusion": [StrOptions({"median", "mean"}), Interval(Real, 0, 100, closed="both")],
+        "fusion_scheme": [StrOptions(set(FUSION_SCHEMES))],
         "color_density": [StrOptions({"gmm", "bins"})],
         "n_components": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "n_views": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -395,12 +214,12 @@ class PuzzleTintColorDetector(BaseDetector):
     }
 
     def __init__(self, *, k=18, n=3, c=4, border=2, tasks="auto", puzzle="piecewise",
-                 attention=True, ood="mahalanobis", fusion="median", color_density="gmm",
-                 n_components="auto", n_views="auto", shift=None, depth=16, width=4,
-                 color_width=16, dropout=0.3, input_size=32, image_shape=None,
-                 contamination=0.1, max_epochs=15, batch_size=32, lr=0.05, optimizer="sgd",
-                 weight_decay=5e-4, callbacks=None, verbose=0, device="auto",
-                 random_state=None):
+                 attention=True, ood="mahalanobis", tint_score="ood", fusion="median",
+                 fusion_scheme="standardised", color_density="gmm", n_components="auto",
+                 n_views="auto", shift=None, depth=16, width=4, color_width=16, dropout=0.3,
+                 input_size=32, image_shape=None, contamination=0.1, max_epochs=15,
+                 batch_size=32, lr=0.05, optimizer="sgd", weight_decay=5e-4, callbacks=None,
+                 verbose=0, device="auto", random_state=None):
         self.k = k
         self.n = n
         self.c = c
@@ -409,7 +228,9 @@ class PuzzleTintColorDetector(BaseDetector):
         self.puzzle = puzzle
         self.attention = attention
         self.ood = ood
+        self.tint_score = tint_score
         self.fusion = fusion
+        self.fusion_scheme = fusion_scheme
         self.color_density = color_density
         self.n_components = n_components
         self.n_views = n_views
@@ -432,291 +253,251 @@ class PuzzleTintColorDetector(BaseDetector):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ configuration
-    def _resolve_tasks(self, channels: int) -> tuple[str, ...]:
-        rgb = channels == 3
-        if self.tasks == "auto":
-            return ("puzzle", "tint", "color") if rgb else ("puzzle",)
-        req = (self.tasks,) if isinstance(self.tasks, str) else tuple(self.tasks)
-        bad = [t for t in req if t not in TASKS]
-        if bad or not req:
+    def _configure(self, X):
+        _, C, H, W = X.shape
+        rgb = C == 3
+        req = ("puzzle", "tint", "color") if self.tasks == "auto" else (
+            (self.tasks,) if isinstance(self.tasks, str) else tuple(self.tasks))
+        if not req or any(t not in TASKS for t in req):
             raise ValueError(f"tasks must be 'auto' or a non-empty subset of {TASKS}; "
                              f"got {self.tasks!r}.")
-        kept = tuple(t for t in TASKS if t in req and (rgb or t not in ("tint", "color")))
-        if not kept:
+        self.tasks_ = tuple(t for t in TASKS if t in req and (rgb or t not in ("tint", "color")))
+        if not self.tasks_:
             raise ValueError(f"tasks={self.tasks!r} leaves no task for images with "
-                             f"{channels} channel(s): tint and color need RGB input.")
-        return kept
-
-    def _resolve_n(self) -> tuple[int, int]:
-        n = self.n
-        if isinstance(n, Integral):
-            return int(n), int(n)
-        if (len(n) == 2 and all(isinstance(v, Integral) and v >= 1 for v in n)
-                and n[0] * n[1] >= 2):
-            return int(n[0]), int(n[1])
-        raise ValueError(f"n must be an int >= 2 or a pair (n_h, n_w) of positive ints "
-                         f"with at least 2 pieces; got {n!r}.")
+                             f"{C} channel(s): tint and color need RGB input.")
+        n = (self.n, self.n) if isinstance(self.n, Integral) else tuple(self.n)
+        if len(n) != 2 or not all(isinstance(v, Integral) and v >= 1 for v in n) \
+                or n[0] * n[1] < 2:
+            raise ValueError(f"n must be an int >= 2 or a pair (n_h, n_w) of positive ints "
+                             f"with at least 2 pieces; got {self.n!r}.")
+        self.n_shape_ = (int(n[0]), int(n[1]))
+        self._layout = PieceLayout(H, W, *self.n_shape_)
+        rng = np.random.RandomState(self._seed)
+        self.k_ = int(min(self.k, math.factorial(self._layout.n)))
+        self.perms_ = draw_permutations(self._layout.n, self.k_, rng)
+        tint = "tint" in self.tasks_
+        self.tint_labels_ = rng.randint(self.c, size=(self.k_, self._layout.n)) if tint else None
+        self.attention_ = bool(self.attention and tint)
+        self.n_views_ = (views_per_epoch(self._layout.n, len(X), self.max_epochs, self.k_)
+                         if self.n_views == "auto" else int(self.n_views))
+        self.shift_ = None
+        if "geometric" in self.tasks_:
+            self.shift_ = int(self.shift) if self.shift is not None else max(W // 4, 1)
+            if self.shift_ >= min(H, W):
+                raise ValueError(f"shift={self.shift_} must be smaller than the image side "
+                                 f"{min(H, W)}.")
 
     # ------------------------------------------------------------------ training
     def _fit_tensor(self, X, y=None):
-        _, C, H, W = X.shape
-        self.tasks_ = self._resolve_tasks(C)
-        n_h, n_w = self._resolve_n()
-        if n_h * n_w < 2:
-            raise ValueError(f"n must give at least 2 pieces; got {self.n!r}.")
-        self.n_shape_ = (n_h, n_w)
-        self._layout = PieceLayout(H, W, n_h, n_w)
-        n = self._layout.n
-        rng = np.random.RandomState(self._seed)
-        self.k_ = int(min(self.k, math.factorial(n)))
-        self.perms_ = draw_permutations(n, self.k_, rng)
-        tint = "tint" in self.tasks_
-        self.tint_labels_ = rng.randint(self.c, size=(self.k_, n)) if tint else None
-        self.attention_ = bool(self.attention and tint)
-        self.n_views_ = (views_per_epoch(n, len(X), self.max_epochs, self.k_)
-                         if self.n_views == "auto" else int(self.n_views))
-        geometric = "geometric" in self.tasks_
-        self.shift_ = (int(self.shift) if self.shift is not None else max(W // 8, 1)) \
-            if geometric else None
-        if geometric and self.shift_ >= min(H, W):
-            raise ValueError(f"shift={self.shift_} must be smaller than the image side {W}.")
-        self.net_ = self._fit_encoder(X) if set(self.tasks_) - {"color"} else None
-        self.net_color_ = self._fit_colorization(X) if "color" in self.tasks_ else None
-        self.n_components_ = getattr(self, "_n_components", None)
+        self._configure(X)
+        self.net_ = self.net_color_ = self.n_components_ = None
+        if set(self.tasks_) - {"color"}:
+            n, puzzle = self._layout.n, (self.puzzle if "puzzle" in self.tasks_ else None)
+            heads = {"puzzle": n * n if puzzle == "piecewise" else self.k_} if puzzle else {}
+            if "tint" in self.tasks_:
+                heads["tint"] = n * self.c
+                if self.attention_:
+                    heads["attention"] = n
+            if self.shift_ is not None:
+                heads["geometric"] = GEOMETRIC_HEADS
+            module = PuzzleTintNet(WideResNet(X.shape[1], self.depth, self.width), heads,
+                                   self.dropout, preprocess=Standardize.fitted(X))
+            task = PuzzleTintTask(self._layout, self.n_views_, puzzle, self.perms_,
+                                  self.c if "tint" in self.tasks_ else 0, self.shift_)
+            self.net_ = self._make_net("encoder", module,
+                                       PuzzleTintLoss(self.attention_, GEOMETRIC_HEADS), task)
+            self.net_.fit(X, None)
+            self._record_health("encoder")
+        if "color" in self.tasks_:
+            auto = self.n_components == "auto"
+            if self.color_density == "gmm":
+                K = elbow_color_clusters(X, self.border, self._seed) if auto \
+                    else int(self.n_components)
+                out, loss = GMM_PARAMS_PER_COMPONENT * K, GMMColorLoss(K)
+            else:
+                K = DEFAULT_BINS if auto else int(self.n_components)
+                out, loss = 2 * K, BinColorLoss(K)
+            self.n_components_ = K
+            module = UNet(3, out, self.color_width, 2 if min(X.shape[-2:]) >= 8 else 1)
+            # The EM loss divides by exp(d): without clipping, SGD at the encoder's
+            # learning rate can overshoot into NaN on flat colour regions.
+            clip = ("grad_clip", GradientNormClipping(gradient_clip_value=1.0))
+            self.net_color_ = self._make_net("color", module, loss, ColorizationTask(self.border),
+                                             callbacks=[clip, *self._net_callbacks("color")])
+            self.net_color_.fit(X, None)
+            self._record_health("color")
 
-    def _fit_encoder(self, X):
-        n = self._layout.n
-        puzzle = self.puzzle if "puzzle" in self.tasks_ else None
-        heads = {}
-        if puzzle is not None:
-            heads["puzzle"] = n * n if puzzle == "piecewise" else self.k_
-        if "tint" in self.tasks_:
-            heads["tint"] = n * self.c
-            if self.attention_:
-                heads["attention"] = n
-        if self.shift_ is not None:
-            heads["geometric"] = GEOMETRIC_HEADS
-        module = PuzzleTintNet(WideResNet(X.shape[1], self.depth, self.width), heads,
-                               self.dropout, preprocess=Standardize.fitted(X))
-        task = PuzzleTintTask(self._layout, self.n_views_, puzzle, self.perms_,
-                              self.c if "tint" in self.tasks_ else 0, self.shift_)
-        loss = PuzzleTintLoss(*self.n_shape_, self.c, self.attention_)
-        net = self._make_net("encoder", module, loss, task)
-        net.fit(X, None)
-        return net
-
-    def _fit_colorization(self, X):
-        if self.color_density == "gmm":
-            K = (_elbow_components(X, self.border, self._seed)
-                 if self.n_components == "auto" else int(self.n_components))
-            out, loss = GMM_PARAMS_PER_COMPONENT * K, GMMColorLoss(K)
-        else:
-            K = DEFAULT_BINS if self.n_components == "auto" else int(self.n_components)
-            out, loss = 2 * K, BinColorLoss(K)
-        self._n_components = K
-        levels = 2 if min(X.shape[-2:]) >= 8 else 1
-        module = UNet(3, out, self.color_width, levels)
-        # The EM loss divides by exp(d): without clipping, SGD at the encoder's
-        # learning rate can overshoot into NaN on flat colour regions.
-        clip = ("grad_clip", GradientNormClipping(gradient_clip_value=1.0))
-        net = self._make_net("color", module, loss, ColorizationTask(self.border),
-                             callbacks=[clip, *self._net_callbacks("color")])
-        net.fit(X, None)
-        return net
-
-    # ------------------------------------------------------------------ raw outputs
-    def _raw_chunk(self, X: torch.Tensor) -> dict:
-        """Network outputs of every fixed view of ``X`` (one pass per network)."""
-        b, dev, L = len(X), X.device, self._layout
-        out = {}
+    # ------------------------------------------------------------------ network outputs
+    def _raw(self, X: torch.Tensor) -> dict:
+        """Outputs of every fixed view of ``X``, one pass per network (b-leading)."""
+        b, dev, L, out = len(X), X.device, self._layout, {}
+        temp = ODIN_TEMPERATURE if self.ood == "odin" else 1.0
         if self.net_ is not None:
-            module = self.net_.module_
-            if "puzzle" in self.tasks_ or "tint" in self.tasks_:
-                k = self.k_
-                perms = torch.from_numpy(self.perms_).to(dev)
-                if "puzzle" not in self.tasks_:
-                    perms = torch.arange(L.n, device=dev).expand(k, L.n)
-                xr = X.repeat_interleave(k, 0)
-                pieces = piece_wise_puzzle(xr, perms.repeat(b, 1), L)
-                if "tint" in self.tasks_:
-                    t = torch.from_numpy(self.tint_labels_).to(dev).repeat(b, 1)
-                    tinted = tint_rotation(pieces, piece_map(t / self.c, L))
-                    # Eq. (9): L1 error between the pieces and their hue rotated by
-                    # d/c turns; correcting class Theta leaves a (t - Theta) mod c turn.
-                    err = torch.stack([piece_means((tint_rotation(
-                        pieces, torch.full((len(pieces),), d / self.c, device=dev))
-                        - pieces).abs(), L) for d in range(self.c)], -1)  # (b k, n, c)
-                    theta = torch.arange(self.c, device=dev)
-                    diff = (t[..., None] - theta) % self.c
-                    out["tint_err"] = err.gather(-1, diff).view(b, k, L.n, self.c)
-                    pieces = tinted
-                o = module(pieces=pieces)
-                for name in ("puzzle", "tint", "attention"):
-                    if name in o:
-                        out[name] = o[name].view(b, k, -1)
+            m = self.net_.module_
+            if {"puzzle", "tint"} & set(self.tasks_):
+                tint = None if self.tint_labels_ is None else torch.from_numpy(self.tint_labels_)
+                pieces, err = fixed_puzzle_views(X, torch.from_numpy(self._view_perms()), L,
+                                                 tint, self.c)
+                if self.ood == "odin":
+                    pieces = odin_perturb(pieces, lambda p: sum(
+                        v.log().sum(1) for v in self._truths(m(pieces=p), b, temp).values()))
+                for name, v in m(pieces=pieces).items():
+                    out[name] = v.view(b, self.k_, -1)
+                if err is not None:
+                    out["tint_err"] = err.view(b, self.k_, L.n, self.c)
             if self.shift_ is not None:
                 views, _ = all_geometric_views(X, self.shift_)
-                out["geometric"] = module(geometric=views)["geometric"].view(
-                    b, len(GEOMETRIC_LABELS), -1)
+                if self.ood == "odin":
+                    views = odin_perturb(views, lambda v: self._truths(
+                        m(geometric=v), b, temp)["geometric"].log())
+                out["geometric"] = m(geometric=views)["geometric"].view(b, len(GEOMETRIC_LABELS),
+                                                                         -1)
         if self.net_color_ is not None:
             inputs, ab = partial_colorization(X, self.border)
             params = self.net_color_.module_(inputs)
-            if self.color_density == "gmm":
-                out["color"] = gmm_log_likelihood(params, ab, self.n_components_)
-            else:
-                out["color"] = bin_log_likelihood(params, ab, self.n_components_)
+            density = gmm_log_likelihood if self.color_density == "gmm" else bin_log_likelihood
+            ll = density(params, ab, self.n_components_)
+            inner = ~border_mask(*ll.shape[-2:], self.border, dev)
+            out["color"] = ll[:, inner]  # only the inside is predicted; the border is given
+            cells = torch.where(inner, ll, float("nan"))[:, :L.cell[0] * L.n_h, :L.cell[1] * L.n_w]
+            out["color_cells"] = cells.reshape(b, L.n_h, L.cell[0], L.n_w, L.cell[1]) \
+                .nanmean((2, 4)).reshape(b, L.n)
         return out
+
+    def _view_perms(self) -> np.ndarray:
+        """Permutation of each inference view; the identity when there is no puzzle task."""
+        if "puzzle" in self.tasks_:
+            return self.perms_
+        return np.tile(np.arange(self._layout.n), (self.k_, 1))
+
+    def _labelled(self, raw: dict, task: str):
+        """Raw score vectors ``(M, d)``, labels ``(M,)`` and class count of Eq. (28).
+
+        Each slot has its own head, so a class is a (slot, label) pair.
+        """
+        dev, n, k = raw[task].device, self._layout.n, self.k_
+        b = len(raw[task])
+        if task == "geometric":
+            m = raw[task].shape[1]
+            return raw[task].reshape(b * m, -1), torch.arange(m, device=dev).repeat(b), m
+        if task == "puzzle" and self.puzzle == "partial":
+            return raw[task].reshape(b * k, k), torch.arange(k, device=dev).repeat(b), k
+        d = n if task == "puzzle" else self.c
+        truth = self._view_perms() if task == "puzzle" else self.tint_labels_
+        cls = torch.arange(n, device=dev) * d + torch.from_numpy(truth).to(dev)  # (k, n)
+        return raw[task].reshape(-1, d), cls.repeat(b, 1).reshape(-1), n * d
+
+    def _truths(self, out: dict, b: int, temperature: float = 1.0) -> dict:
+        """Softmax truth (Eq. 26, temperature-scaled for ODIN) per task, ``(b, ...)``."""
+        res = {}
+        for task in ("puzzle", "tint", "geometric"):
+            if task not in out or task not in self.tasks_:
+                continue
+            vec, lab, _ = self._labelled({task: out[task].reshape(b, -1)}, task) \
+                if task != "geometric" else self._labelled(
+                    {task: out[task].reshape(b, len(GEOMETRIC_LABELS), -1)}, task)
+            vec = vec / temperature
+            if task == "geometric":
+                s = softmax_truth(vec, GEOMETRIC_LABELS.to(vec.device)[lab], GEOMETRIC_HEADS)
+            else:
+                d = vec.shape[-1]
+                s = vec.softmax(-1).gather(1, (lab % d)[:, None]).squeeze(1)
+            res[task] = s.view(b, -1)
+        return res
 
     # ------------------------------------------------------------------ OOD scores
-    def _puzzle_labels(self, dev) -> torch.Tensor:
-        """True label of every (view, slot) ``(k, n)`` or view ``(k,)``."""
-        perms = torch.from_numpy(self.perms_).to(dev)
-        return perms if self.puzzle == "piecewise" else torch.arange(self.k_, device=dev)
-
-    def _mahalanobis_inputs(self, raw: dict, task: str):
-        """Raw score vectors, labels and number of classes of Eq. (28)."""
-        dev = next(iter(raw.values())).device
-        if task == "puzzle":
-            logits = raw["puzzle"]
-            b = len(logits)
-            labels = self._puzzle_labels(dev)
-            if self.puzzle == "piecewise":
-                n = self._layout.n
-                # One class per (slot, original piece): each slot has its own head.
-                cls = torch.arange(n, device=dev) * n + labels  # (k, n)
-                return (logits.reshape(-1, n), cls.expand(b, -1, -1).reshape(-1), n * n)
-            return logits.reshape(-1, self.k_), labels.expand(b, -1).reshape(-1), self.k_
-        logits = raw["geometric"]
-        b, m = logits.shape[:2]
-        return (logits.reshape(b * m, -1), torch.arange(m, device=dev).repeat(b), m)
-
-    def _ood_scores(self, raw: dict) -> dict:
-        """OOD tensors per task: puzzle ``(b, k, n)`` or ``(b, k)``, tint ``(b, k, n)``,
-        geometric ``(b, 36)``, color ``(b, H, W)``; higher = more normal."""
-        out = {}
-        for task in ("puzzle", "geometric"):
-            if task not in raw:
-                continue
-            b = len(raw[task])
-            if self.ood == "mahalanobis":
-                vec, lab, _ = self._mahalanobis_inputs(raw, task)
-                s = self.ood_stats_[task].score(vec, lab)
-            elif task == "puzzle" and self.puzzle == "piecewise":
-                n = self._layout.n
-                vec, lab, _ = self._mahalanobis_inputs(raw, task)
-                s = softmax_truth(vec, (lab % n)[:, None], [n])  # Eq. (26) per piece
-            elif task == "puzzle":
-                vec, lab, _ = self._mahalanobis_inputs(raw, task)
-                s = softmax_truth(vec, lab[:, None], [self.k_])
-            else:
-                vec, lab, _ = self._mahalanobis_inputs(raw, task)
-                s = softmax_truth(vec, GEOMETRIC_LABELS.to(vec.device)[lab], GEOMETRIC_HEADS)
-            shape = ((b, self.k_, self._layout.n) if task == "puzzle"
-                     and self.puzzle == "piecewise" else (b, -1))
-            out[task] = s.view(shape)
-        if "tint" in raw:
-            expected, chance = self._tint_errors(raw)
-            out["tint"] = 1.0 - expected / chance.clamp_min(1e-3)
+    def _ood(self, raw: dict) -> dict:
+        """Per-task OOD scores, higher = more normal: image values ``(b, m)`` per task
+        under ``"values"`` and per original piece ``(b, n)`` under ``"pieces"``."""
+        b, k, n = len(next(iter(raw.values()))), self.k_, self._layout.n
+        perms = torch.from_numpy(self._view_perms())
+        temp = ODIN_TEMPERATURE if self.ood == "odin" else 1.0
+        if self.ood == "mahalanobis":
+            ood = {t: self.ood_stats_[t].score(*self._labelled(raw, t)[:2]).view(b, -1)
+                   for t in self.ood_stats_}
+        else:
+            ood = self._truths(raw, b, temp)
+        values, pieces = {}, {}
+        if "puzzle" in ood:
+            values["puzzle"] = ood["puzzle"]
+            per_view = ood["puzzle"].view(b, k, -1)
+            pieces["puzzle"] = (fuse(slots_to_pieces(per_view, perms), self.fusion, 1)
+                                if self.puzzle == "piecewise" else
+                                fuse(per_view, self.fusion, (1, 2))[:, None].expand(b, n))
+        if "tint" in self.tasks_:
+            err = slots_to_pieces(raw["tint_err"].transpose(-1, -2), perms[:, None]) \
+                .transpose(-1, -2)
+            w = attention_weights(slots_to_pieces(raw["attention"], perms)) \
+                if self.attention_ else torch.ones(b, k, n, device=err.device)
+            if self.tint_score == "error":  # Eq. (9) relative to chance
+                logits = raw["tint"].view(b, k, n, self.c).transpose(-1, -2)
+                logits = slots_to_pieces(logits, perms[:, None]).transpose(-1, -2)
+                values["tint"] = tint_correction_score(err, logits, w)
+                per_piece = tint_correction_score(err, logits)
+            else:  # the task's OOD score, left out on desaturated pieces (§III-B)
+                coloured = err.mean(-1) >= MIN_TINT_ERROR
+                per_piece = torch.where(coloured, slots_to_pieces(
+                    ood["tint"].view(b, k, n), perms), float("nan"))
+                wc = w * coloured
+                values["tint"] = torch.where(coloured.any(-1), (wc * per_piece.nan_to_num()).sum(
+                    -1) / wc.sum(-1).clamp_min(1e-12), float("nan"))
+            pieces["tint"] = fuse(per_piece, self.fusion, 1)
+        if "geometric" in ood:
+            values["geometric"] = ood["geometric"]
+            pieces["geometric"] = fuse(ood["geometric"], self.fusion, 1)[:, None].expand(b, n)
         if "color" in raw:
-            out["color"] = raw["color"]
-        return out
+            values["color"], pieces["color"] = raw["color"], raw["color_cells"]
+        return {"values": values, "pieces": pieces}
 
-    def _tint_errors(self, raw: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """Eq. (9) per piece: expected L1 error of the corrected piece, and its chance level.
-
-        ``E_{Theta | gamma(x, theta)} ||x - gamma(x, theta - Theta)||_1`` (mean over
-        pixels and channels) and the same error averaged over all ``c`` corrections
-        (what a uniform prediction would get), both ``(b, k, n)``.
-        """
-        err = raw["tint_err"]
-        p = raw["tint"].view(*err.shape).softmax(-1)
-        return (p * err).sum(-1), err.mean(-1)
-
-    def _task_scores(self, raw: dict, ood: dict) -> dict:
-        """Per-sample score of each task, ``fusion`` over its OOD scores."""
-        scores = {}
-        for task, s in ood.items():
-            if task == "tint":
-                # Eq. (9) relative to chance: 1 - sum_i w_i E[err_i] / sum_i w_i chance_i,
-                # so desaturated pieces (no error whatever the correction) weigh nothing,
-                # as §III-B intends; the plain Eq. (9) scores grey images as normal.
-                # w is the attention map (Eq. 21, 25), or uniform (Eq. 20).
-                expected, chance = self._tint_errors(raw)
-                w = attention_weights(raw["attention"]) if self.attention_ else 1.0
-                s = 1.0 - (w * expected).sum(-1) / (w * chance).sum(-1).clamp_min(1e-6)
-            elif task == "color":
-                inner = ~border_mask(*s.shape[-2:], self.border, s.device)
-                s = s[:, inner]  # the border is given, only the inside is predicted
-            scores[task] = fuse(s.reshape(len(s), -1), self.fusion, dim=-1)
-        return scores
-
-    def _piece_scores(self, raw: dict, ood: dict) -> dict:
-        """Per original piece ``(b, n)`` score of each task."""
-        L, out = self._layout, {}
-        perms = torch.from_numpy(self.perms_)
-        for task, s in ood.items():
-            b = len(s)
-            if task == "color":
-                full = torch.full((b, 1, *s.shape[-2:]), float("nan"), device=s.device)
-                inner = ~border_mask(*s.shape[-2:], self.border, s.device)
-                full[:, 0][:, inner] = s[:, inner]
-                cells = full[:, :, :L.cell[0] * L.n_h, :L.cell[1] * L.n_w]
-                grid = cells.reshape(b, L.n_h, L.cell[0], L.n_w, L.cell[1]).nanmean((2, 4))
-                out[task] = torch.nan_to_num(grid.reshape(b, -1), nan=0.0)
-            elif s.ndim == 3:  # (b, k, n) per slot: move back to the original pieces
-                src = perms.to(s.device) if "puzzle" in self.tasks_ else \
-                    torch.arange(L.n, device=s.device).expand(self.k_, -1)
-                moved = torch.empty_like(s).scatter_(2, src.expand(b, -1, -1), s)
-                out[task] = fuse(moved, self.fusion, dim=1)
-            else:
-                out[task] = fuse(s, self.fusion, dim=1)[:, None].expand(b, L.n)
-        return out
-
-    def _fuse_tasks(self, task_scores: dict) -> torch.Tensor:
-        z = [(task_scores[t] - self.task_center_[t]) / self.task_scale_[t]
-             for t in self.tasks_ if t in task_scores]
-        return fuse(torch.stack(z, -1), self.fusion, dim=-1)
-
-    def _calibrate(self, X: torch.Tensor):
-        """§IV: Mahalanobis statistics (Eq. 28–30) and per-task standardisation."""
-        self._eval_mode()
-        with torch.no_grad():
-            chunks = [self._raw_chunk(X[i:i + INFERENCE_CHUNK])
-                      for i in range(0, len(X), INFERENCE_CHUNK)]
-            raw = {key: torch.cat([c[key] for c in chunks]) for key in chunks[0]}
-            self.ood_stats_ = {}
-            if self.ood == "mahalanobis":
-                for task in ("puzzle", "geometric"):
-                    if task in raw:
-                        vec, lab, n_cls = self._mahalanobis_inputs(raw, task)
-                        self.ood_stats_[task] = fit_label_gaussians(vec, lab, n_cls)
-            scores = self._task_scores(raw, self._ood_scores(raw))
-        self.task_center_, self.task_scale_ = {}, {}
-        for task, s in scores.items():
-            s = s.double().cpu().numpy()
-            q1, med, q3 = np.percentile(s, [25, 50, 75])
-            scale = q3 - q1 if q3 > q1 else s.std()
-            self.task_center_[task] = float(med)
-            self.task_scale_[task] = float(scale) if scale > 0 else 1.0
+    # ------------------------------------------------------------------ calibration
+    def _calibrate(self, X):
+        """§IV: Mahalanobis statistics (Eq. 28-30), then the per-task standardisation."""
+        keys = [key for key, on in (
+            ("puzzle", "puzzle" in self.tasks_ and self.net_ is not None),
+            ("tint", "tint" in self.tasks_), ("attention", self.attention_),
+            ("tint_err", "tint" in self.tasks_), ("geometric", self.shift_ is not None),
+            ("color", self.net_color_ is not None),
+            ("color_cells", self.net_color_ is not None)) if on]
+        raw = dict(zip(keys, self._map_chunks(X, lambda x: tuple(
+            self._raw(x)[key] for key in keys)), strict=True))
+        self.ood_stats_ = {}
+        if self.ood == "mahalanobis":
+            for task in ("puzzle", "geometric") + (("tint",) if self.tint_score == "ood" else ()):
+                if task in raw and task in self.tasks_:
+                    vec, lab, n_cls = self._labelled(raw, task)
+                    keep = slice(None)
+                    if task == "tint":  # desaturated pieces say nothing about the tint
+                        keep = (raw["tint_err"].mean(-1) >= MIN_TINT_ERROR).reshape(-1)
+                    self.ood_stats_[task] = fit_label_gaussians(vec[keep], lab[keep], n_cls)
+        ood = self._ood(raw)
+        self.task_stats_ = {t: robust_scale(fuse(v, self.fusion, 1))
+                            for t, v in ood["values"].items()}
+        self.piece_stats_ = {t: robust_scale(v) for t, v in ood["pieces"].items()}
 
     # ------------------------------------------------------------------ scoring
-    def _eval_mode(self):
-        for net in (getattr(self, "net_", None), getattr(self, "net_color_", None)):
-            if net is not None:
-                net.module_.eval()
-
     def _score_chunk(self, X):
-        raw = self._raw_chunk(X)
-        return self._fuse_tasks(self._task_scores(raw, self._ood_scores(raw)))
+        return combine_tasks(self._ood(self._raw(X))["values"], self.fusion_scheme, self.fusion,
+                             self.task_stats_, self.tasks_)
+
+    def _pieces_chunk(self, X):
+        pieces = standardise(self._ood(self._raw(X))["pieces"], self.piece_stats_)
+        return fuse_tasks(pieces, self.tasks_, self.fusion)
+
+    def _attention_chunk(self, X):
+        raw = self._raw(X)
+        return attention_weights(slots_to_pieces(raw["attention"],
+                                                 torch.from_numpy(self._view_perms()))).mean(1)
 
     def score_pieces(self, X) -> np.ndarray:
-        """Fused normality score of every puzzle piece (beyond the paper).
+        """Normality score of every puzzle piece (beyond the paper).
 
         Each task's OOD scores are moved back to the piece's original
-        position, fused over the ``k`` views, standardised as in
-        ``score_samples`` and fused over tasks; colorization contributes
-        its mean log-likelihood over each cell. Low values show where in
-        the image the anomaly sits.
+        position and fused over the ``k`` views; each task's piece scores
+        are standardised by their median and interquartile range over the
+        training pieces (so a normal piece scores about 0) and fused over
+        the tasks. Colorization contributes its mean log-likelihood over
+        each cell; desaturated pieces have no tint score. Low values show
+        where the anomaly sits.
 
         Parameters
         ----------
@@ -729,19 +510,29 @@ class PuzzleTintColorDetector(BaseDetector):
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "offset_")
-        X = self._as_tensor(X, reset=False)
-        self._eval_mode()
-        out = []
-        with torch.no_grad():
-            for chunk, b in padded_chunks(X):
-                raw = self._raw_chunk(chunk)
-                pieces = self._piece_scores(raw, self._ood_scores(raw))
-                out.append(self._fuse_tasks(pieces)[:b].double().cpu())
-        return torch.cat(out).numpy().reshape(-1, *self.n_shape_)
+        out = self._map_chunks(self._input_store(X, reset=False), self._pieces_chunk)
+        return out.double().numpy().reshape(-1, *self.n_shape_)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        net = state.get("net_color_")
-        if net is not None and self.device_ == "cpu":
-            net.device = "cpu"
-            net.module_.to("cpu")
+    def attention_map(self, X) -> np.ndarray:
+        """The attention map ``P'`` (Eq. 21) of every image, by original piece.
+
+        Averaged over the ``k`` inference views; each map sums to 1. Higher
+        weights mark the pieces the tint task relies on, the rough object
+        mask of Fig. 8.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        weights : ndarray of shape (n_samples, n_h, n_w)
+        """
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "offset_")
+        if not self.attention_:
+            raise ValueError("attention_map needs the tint task with attention=True on "
+                             "RGB images; this detector was fitted without it.")
+        out = self._map_chunks(self._input_store(X, reset=False), self._attention_chunk)
+        return out.double().numpy().reshape(-1, *self.n_shape_)

@@ -1,12 +1,21 @@
 """Torch modules used by the detectors."""
 
-from .autoencoder import Critic, IGDNet, PreActBlock, ResDecoder, ResEncoder
+from .autoencoder import (
+    Critic,
+    DistillationStudent,
+    FeatureTeacher,
+    IGDNet,
+    PreActBlock,
+    ResDecoder,
+    ResEncoder,
+)
 from .heads import MultiHeadNet
 from .unet import UNet
 from .wide_resnet import Standardize, WideResNet
 
 __all__ = ["MultiHeadNet", "UNet", "Standardize", "WideResNet",
-           "Critic", "IGDNet", "PreActBlock", "ResDecoder", "ResEncoder"]
+           "Critic", "DistillationStudent", "FeatureTeacher", "IGDNet", "PreActBlock", "ResDecoder",
+           "ResEncoder"]
 from .siamese import CaffeNetBase, SiameseFrameNet, SmallFrameCNN  # noqa: E402
 
 __all__ += ["CaffeNetBase", "SiameseFrameNet", "SmallFrameCNN"]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["MultiHeadNet"]
+__all__ = ["MultiHeadNet", "PuzzleTintNet"]
 
 
 class MultiHeadNet(nn.Module):
@@ -46,3 +46,51 @@ class MultiHeadNet(nn.Module):
     def split(self, logits: torch.Tensor) -> list[torch.Tensor]:
         """Split concatenated logits back into one tensor per head."""
         return list(torch.split(logits, self.head_sizes, dim=-1))
+
+
+class PuzzleTintNet(nn.Module):
+    """Encoder ``phi`` with the puzzle, tint, attention and geometric heads (Fig. 7-8).
+
+    puzzle-tint-color-multicue.txt §VI-B: dense heads of size ``n^2``
+    (piece-wise puzzle; ``k`` for the partial puzzle), ``n c`` (tint) and
+    ``n`` (attention), each with dropout 0.3; the geometric heads are
+    MHRot's 4 + 3 + 3 (PuzzleGeom). ``forward(pieces=..., geometric=...)``
+    returns a dict of logits: ``"puzzle"``, ``"tint"`` and ``"attention"``
+    for the puzzle images, ``"geometric"`` for the geometric views.
+
+    Parameters
+    ----------
+    backbone : nn.Module
+        Feature extractor with an ``out_features`` attribute.
+    head_sizes : dict
+        Head name -> classes; ``"geometric"`` maps to a sequence of sizes.
+    dropout : float, default=0.3
+    preprocess : nn.Module or None
+    """
+
+    def __init__(self, backbone: nn.Module, head_sizes: dict, dropout: float = 0.3,
+                 preprocess: nn.Module | None = None):
+        super().__init__()
+        self.preprocess = preprocess if preprocess is not None else nn.Identity()
+        self.backbone = backbone
+        f = backbone.out_features
+        self.heads = nn.ModuleDict()
+        for name, size in head_sizes.items():
+            if name == "geometric":
+                self.heads[name] = nn.ModuleList(
+                    nn.Sequential(nn.Dropout(dropout), nn.Linear(f, int(s))) for s in size)
+            else:
+                self.heads[name] = nn.Sequential(nn.Dropout(dropout), nn.Linear(f, int(size)))
+
+    def forward(self, pieces: torch.Tensor | None = None,
+                geometric: torch.Tensor | None = None) -> dict:
+        out = {}
+        if pieces is not None:
+            z = self.backbone(self.preprocess(pieces))
+            for name in ("puzzle", "tint", "attention"):
+                if name in self.heads:
+                    out[name] = self.heads[name](z)
+        if geometric is not None:
+            z = self.backbone(self.preprocess(geometric))
+            out["geometric"] = torch.cat([h(z) for h in self.heads["geometric"]], dim=-1)
+        return out

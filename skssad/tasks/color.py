@@ -8,10 +8,13 @@ from L and the colours of a border of width b). Every function works on a
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 __all__ = ["rgb_to_hsv", "hsv_to_rgb", "tint_rotation", "rgb_to_lab", "lab_to_rgb",
-           "partial_colorization", "border_mask", "AB_SCALE", "L_SCALE"]
+           "partial_colorization", "border_mask", "AB_SCALE", "L_SCALE",
+           "ColorizationTask", "elbow_color_clusters"]
 
 #: LAB channels are divided by these before entering the colorization network,
 #: so L lies in [0, 1] and (A, B) roughly in [-1, 1].
@@ -124,3 +127,54 @@ def partial_colorization(x: torch.Tensor, border: int) -> tuple[torch.Tensor, to
     ab = lab[:, 1:] / AB_SCALE
     omega = border_mask(x.shape[-2], x.shape[-1], border, x.device).to(x.dtype)
     return torch.cat([L, ab * omega], 1), ab
+
+
+class ColorizationTask:
+    """Pretext hook of the colorization UNet (§III-C).
+
+    Turns a batch into ``I_part`` and the target ``(ab, inner)``: the (A, B)
+    channels and the mask of the pixels inside the border, the only ones
+    predicted (the border's colours are given).
+    """
+
+    #: A density has no chance-level loss the way a classifier has.
+    chance_loss = None
+
+    def __init__(self, border: int):
+        self.border = int(border)
+
+    def __call__(self, x: torch.Tensor):
+        inputs, ab = partial_colorization(x, self.border)
+        inner = ~border_mask(x.shape[-2], x.shape[-1], self.border, x.device)
+        return inputs, (ab, inner[None])
+
+
+def elbow_color_clusters(x: torch.Tensor, border: int, seed: int, k_max: int = 10,
+                         max_pixels: int = 4000) -> int:
+    """§III-C: number K of GMM components by the k-means elbow in ``[1, k_max]``.
+
+    k-means on the (A, B) colours of the cropped (border removed),
+    downsampled (8x8) normal images; K is the point of the inertia curve
+    farthest from the chord joining its ends. ``x`` is ``(n, 3, H, W)`` in
+    [0, 1]; at most ``max_pixels`` colours (drawn with ``seed``) are clustered.
+    """
+    from sklearn.cluster import KMeans
+
+    h, w = x.shape[-2:]
+    crop = x[:, :, border:h - border, border:w - border] if min(h, w) > 2 * border + 1 else x
+    small = F.interpolate(crop, size=(8, 8), mode="bilinear", align_corners=False,
+                          antialias=True)
+    ab = rgb_to_lab(small)[:, 1:].permute(0, 2, 3, 1).reshape(-1, 2).double().cpu().numpy()
+    rng = np.random.RandomState(seed)
+    if len(ab) > max_pixels:
+        ab = ab[rng.choice(len(ab), max_pixels, replace=False)]
+    ab = np.round(ab, 3)
+    k_max = min(k_max, len(np.unique(ab, axis=0)))
+    if k_max <= 2:
+        return max(k_max, 1)
+    ks = np.arange(1, k_max + 1)
+    inertia = np.array([KMeans(k, n_init=2, random_state=seed).fit(ab).inertia_ for k in ks])
+    # Elbow: the point farthest from the chord joining the first and last points.
+    u = (ks - ks[0]) / (ks[-1] - ks[0])
+    v = (inertia - inertia[-1]) / max(inertia[0] - inertia[-1], 1e-12)
+    return int(ks[np.argmax(np.abs(1 - u - v))])

@@ -21,9 +21,14 @@ import math
 import numpy as np
 import torch
 
+from .color import tint_rotation
+from .geometric import GEOMETRIC_LABELS, geometric_transform
+
 __all__ = ["PieceLayout", "piece_layout", "cut_pieces", "shuffle_pieces", "piece_wise_puzzle",
            "inverse_permutation", "random_permutations", "random_offsets",
-           "draw_permutations", "piece_map", "piece_means", "views_per_epoch"]
+           "draw_permutations", "piece_map", "piece_means", "views_per_epoch",
+           "slots_to_pieces", "intra_piece_tint_errors", "PuzzleTintTask",
+           "fixed_puzzle_views"]
 
 
 class PieceLayout:
@@ -173,3 +178,121 @@ def views_per_epoch(n: int, n_train: int, epochs: int, k: int) -> int:
 def piece_means(values: torch.Tensor, layout: PieceLayout) -> torch.Tensor:
     """Mean of ``values`` ``(b, C, H, W)`` over each piece of the canvas, ``(b, n)``."""
     return _tiles(values, layout).mean((1, 3, 4))
+
+
+def slots_to_pieces(values: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
+    """Move per-slot ``values`` ``(..., n)`` back to the original piece order.
+
+    Slot ``s`` holds source piece ``perm[..., s]``, so the result has
+    ``out[..., perm[..., s]] = values[..., s]``; ``perm`` broadcasts against
+    ``values``. This is how the attention map of §III-D becomes a map of
+    the image (Fig. 8) rather than of the shuffled puzzle.
+    """
+    perm = perm.to(values.device).expand_as(values)
+    return torch.empty_like(values).scatter_(-1, perm, values)
+
+
+def intra_piece_tint_errors(pieces: torch.Tensor, tint: torch.Tensor, c: int,
+                            layout: PieceLayout) -> torch.Tensor:
+    """Eq. (9)'s L1 error of every correction ``Theta``, per piece, ``(b, n, c)``.
+
+    ``pieces`` are the *untinted* puzzle images, ``tint`` ``(b, n)`` the
+    class ``theta`` applied to each slot. Correcting the tinted piece by
+    ``Theta`` leaves a hue offset of ``(theta - Theta) mod c`` turns, so the
+    error of ``Theta`` is ``||x - gamma(x, ((theta - Theta) mod c) / c)||_1``
+    (mean over the piece's pixels and channels, values in [0, 1]). A grey
+    piece has zero error for every ``Theta``.
+    """
+    dev = pieces.device
+    per_offset = torch.stack([piece_means((tint_rotation(
+        pieces, torch.full((len(pieces),), d / c, device=dev)) - pieces).abs(), layout)
+        for d in range(c)], -1)  # (b, n, c): error of a residual offset of d / c turn
+    theta = torch.arange(c, device=dev)
+    residual = (tint.to(dev)[..., None] - theta) % c
+    return per_offset.gather(-1, residual)
+
+
+class PuzzleTintTask:
+    """Pretext hook of the encoder: shuffled, tinted puzzles and geometric views.
+
+    Each image gives ``n_views`` puzzle images (``k'`` of Eq. 8) with random
+    piece offsets, a random permutation (piece-wise, §III-A) or one of the
+    ``k`` fixed permutations (partial, puzzle-geom-multitask.txt §3.2), and
+    a random tint class per piece (§III-B, D); plus ``n_views`` random MHRot
+    compositions when ``shift`` is set. Targets: ``"puzzle"`` (``(B, n)``
+    original piece of each slot, or ``(B,)`` permutation class), ``"tint"``
+    ``(B, n)``, ``"perm"`` ``(B, n)`` (for the attention map, which is
+    indexed by original piece) and ``"geometric"`` ``(B, 3)``. Holds only
+    CPU/numpy state, so a fitted net pickles anywhere.
+
+    ``chance_loss`` is the encoder loss of a model that guesses uniformly:
+    ``log n`` per slot (or ``log k``), ``log c`` per tinted piece and
+    ``log 4 + 2 log 3`` for the geometric heads.
+    """
+
+    def __init__(self, layout: PieceLayout, n_views: int, puzzle: str | None,
+                 perms: np.ndarray, c: int, shift: int | None):
+        self.layout = layout
+        self.n_views = int(n_views)
+        self.puzzle = puzzle
+        self.perms = perms
+        self.c = int(c)
+        self.shift = shift
+        chance = 0.0
+        if puzzle is not None:
+            chance += math.log(layout.n if puzzle == "piecewise" else len(perms))
+        if self.c:
+            chance += math.log(self.c)
+        if shift is not None:
+            chance += math.log(4) + 2 * math.log(3)
+        self.chance_loss = chance
+
+    def __call__(self, x: torch.Tensor):
+        dev, L = x.device, self.layout
+        inputs, targets = {}, {}
+        if self.puzzle is not None or self.c:
+            xr = x.repeat_interleave(self.n_views, 0)
+            B = len(xr)
+            if self.puzzle == "piecewise":
+                perm = random_permutations(B, L.n, dev)
+                targets["puzzle"] = perm
+            elif self.puzzle == "partial":
+                cls = torch.randint(len(self.perms), (B,), device=dev)
+                perm = torch.from_numpy(self.perms).to(dev)[cls]
+                targets["puzzle"] = cls
+            else:
+                perm = torch.arange(L.n, device=dev).expand(B, L.n)
+            pieces = piece_wise_puzzle(xr, perm, L, random_offsets(B, L, dev))
+            if self.c:
+                t = torch.randint(self.c, (B, L.n), device=dev)
+                pieces = tint_rotation(pieces, piece_map(t / self.c, L))
+                targets["tint"] = t
+                targets["perm"] = perm
+            inputs["pieces"] = pieces
+        if self.shift is not None:
+            pick = torch.randint(len(GEOMETRIC_LABELS), (len(x) * self.n_views,))
+            labels = GEOMETRIC_LABELS[pick].to(dev)
+            inputs["geometric"] = geometric_transform(x.repeat_interleave(self.n_views, 0),
+                                                      labels, self.shift)
+            targets["geometric"] = labels
+        return inputs, targets
+
+
+def fixed_puzzle_views(x: torch.Tensor, perms: torch.Tensor, layout: PieceLayout,
+                       tint: torch.Tensor | None = None, c: int = 0):
+    """The ``k`` fixed inference views of every image (§III-A, §III-D).
+
+    ``perms`` ``(k, n)`` (identity first), ``tint`` ``(k, n)`` fixed tint
+    classes or None. Pieces are centred in their cells. Returns the network
+    input ``(b k, C, h, w)`` (tinted when ``tint`` is given) and, with tint,
+    the Eq. (9) error table ``(b k, n, c)`` of :func:`intra_piece_tint_errors`
+    (else None). Rows are image-major: row ``i k + j`` is view ``j`` of image ``i``.
+    """
+    b, k = len(x), len(perms)
+    perm = perms.to(x.device).repeat(b, 1)
+    pieces = piece_wise_puzzle(x.repeat_interleave(k, 0), perm, layout)
+    if tint is None:
+        return pieces, None
+    t = tint.to(x.device).repeat(b, 1)
+    errors = intra_piece_tint_errors(pieces, t, c, layout)
+    return tint_rotation(pieces, piece_map(t / c, layout)), errors

@@ -1,10 +1,18 @@
-"""OOD functions: softmax truth (Eq. 26) and Mahalanobis label likelihood (Eq. 27–31)."""
+"""OOD functions: softmax truth (Eq. 26), Mahalanobis label likelihood (Eq. 27–31),
+ODIN (Eq. 34) and the tint correction score (Eq. 9)."""
 
 import numpy as np
 import pytest
 import torch
 
-from skssad.ood import fit_label_gaussians, mahalanobis_label_likelihood, softmax_truth
+from skssad.ood import (
+    MIN_TINT_ERROR,
+    fit_label_gaussians,
+    mahalanobis_label_likelihood,
+    odin_perturb,
+    softmax_truth,
+    tint_correction_score,
+)
 
 
 def test_softmax_truth_sums_heads():
@@ -60,3 +68,57 @@ def test_mahalanobis_prefers_the_true_mode():
 def test_label_gaussians_reject_bad_shapes():
     with pytest.raises(ValueError, match=r"scores \(m, d\)"):
         fit_label_gaussians(torch.zeros(5), torch.zeros(5, dtype=torch.long), 2)
+
+
+def test_odin_step_raises_the_true_class_probability():
+    torch.manual_seed(0)
+    net = torch.nn.Linear(5, 3)
+    x = torch.randn(8, 5)
+    y = torch.randint(3, (8,))
+
+    def truth(v, T=10.0):
+        return (net(v) / T).log_softmax(-1).gather(1, y[:, None]).squeeze(1)
+
+    with torch.no_grad():  # Eq. (34) needs the input gradient even at inference
+        x2 = odin_perturb(x, truth, epsilon=0.05)
+    assert not x2.requires_grad
+    torch.testing.assert_close((x2 - x).abs(), torch.full_like(x, 0.05))
+    assert (truth(x2) > truth(x)).all()
+
+
+def _tint_table():
+    # Two pieces, c = 4; piece 0 coloured, piece 1 grey (no error whatever Theta).
+    err = torch.tensor([[[0.0, 0.2, 0.4, 0.2], [0.0, 0.0, 0.0, 0.0]]])
+    return err
+
+
+def test_tint_score_is_one_when_solved_zero_at_chance():
+    err = _tint_table()[:, :1]
+    sure = torch.tensor([[[50.0, 0, 0, 0]]])
+    assert tint_correction_score(err, sure).item() == pytest.approx(1.0)
+    assert tint_correction_score(err, torch.zeros(1, 1, 4)).item() == pytest.approx(0.0)
+    wrong = torch.tensor([[[0, 0, 50.0, 0]]])
+    assert tint_correction_score(err, wrong).item() < 0  # worse than a guess
+
+
+def test_desaturated_pieces_carry_no_tint_score():
+    err = _tint_table()
+    logits = torch.zeros(1, 2, 4)
+    per_piece = tint_correction_score(err, logits)
+    assert torch.isfinite(per_piece[0, 0]) and torch.isnan(per_piece[0, 1])
+    # The image score is piece 0's alone, whatever the grey piece's weight.
+    for w in (torch.tensor([[0.5, 0.5]]), torch.tensor([[0.01, 0.99]])):
+        img = tint_correction_score(err, logits, w)
+        assert img.item() == pytest.approx(per_piece[0, 0].item())
+    grey = tint_correction_score(err[:, 1:], logits[:, 1:], torch.ones(1, 1))
+    assert torch.isnan(grey).all()
+    assert MIN_TINT_ERROR > 0
+
+
+def test_attention_weights_the_tint_score():
+    err = torch.tensor([[[0.0, 0.2, 0.2, 0.2], [0.0, 0.2, 0.2, 0.2]]])
+    logits = torch.tensor([[[50.0, 0, 0, 0], [0.0, 0, 0, 0]]])  # piece 0 solved, 1 at chance
+    on_solved = tint_correction_score(err, logits, torch.tensor([[0.9, 0.1]]))
+    on_chance = tint_correction_score(err, logits, torch.tensor([[0.1, 0.9]]))
+    assert on_solved.item() == pytest.approx(0.9, abs=1e-4)
+    assert on_chance.item() == pytest.approx(0.1, abs=1e-4)

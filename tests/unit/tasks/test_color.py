@@ -8,7 +8,9 @@ from skimage.color import rgb2hsv, rgb2lab
 from skssad.tasks.color import (
     AB_SCALE,
     L_SCALE,
+    ColorizationTask,
     border_mask,
+    elbow_color_clusters,
     hsv_to_rgb,
     lab_to_rgb,
     partial_colorization,
@@ -94,3 +96,22 @@ def test_partial_colorization_hides_the_inner_colours(rgb):
     inner = ~border_mask(9, 7, 2)
     assert inputs[:, 1:, inner].abs().max() == 0
     torch.testing.assert_close(inputs[:, 1:, ~inner], target[:, :, ~inner])
+
+
+def test_colorization_task_masks_the_given_border(rgb):
+    inputs, (ab, inner) = ColorizationTask(2)(rgb.float())
+    assert inputs.shape == (4, 3, 9, 7) and ab.shape == (4, 2, 9, 7)
+    assert inner.shape == (1, 9, 7) and inner.sum() == (9 - 4) * (7 - 4)
+    assert ColorizationTask.chance_loss is None
+
+
+def test_elbow_finds_the_number_of_colour_clusters():
+    # Images made of three well separated colours: the elbow is at K = 3.
+    rng = np.random.RandomState(0)
+    palette = torch.tensor([[0.9, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.2, 0.9]])
+    idx = torch.from_numpy(rng.randint(3, size=(40, 12, 12)))
+    x = palette[idx].permute(0, 3, 1, 2)
+    x = torch.nn.functional.interpolate(x, scale_factor=4, mode="nearest")
+    assert elbow_color_clusters(x, border=2, seed=0) == 3
+    grey = x.mean(1, keepdim=True).expand(-1, 3, -1, -1).contiguous() * 0 + 0.5
+    assert elbow_color_clusters(grey, border=2, seed=0) == 1

@@ -8,8 +8,11 @@ import torch
 
 from skssad.tasks.puzzle import (
     PieceLayout,
+    PuzzleTintTask,
     cut_pieces,
     draw_permutations,
+    fixed_puzzle_views,
+    intra_piece_tint_errors,
     inverse_permutation,
     piece_map,
     piece_means,
@@ -17,6 +20,7 @@ from skssad.tasks.puzzle import (
     random_offsets,
     random_permutations,
     shuffle_pieces,
+    slots_to_pieces,
     views_per_epoch,
 )
 
@@ -128,3 +132,63 @@ def test_piece_map_and_piece_means_are_consistent():
     assert m.shape == (1, *layout.canvas)
     torch.testing.assert_close(piece_means(m[:, None], layout), values)
     assert math.prod(m.shape[1:]) == layout.n * layout.piece[0] * layout.piece[1]
+
+
+def test_slots_to_pieces_inverts_the_shuffle():
+    layout = PieceLayout(12, 12, 2, 2)
+    x = _images(b=2, c=1, size=12)
+    perm = random_permutations(2, 4)
+    canvas = cut_pieces(x, layout)
+    shuffled = shuffle_pieces(canvas, perm, layout)
+    # A per-slot value equal to the slot's mean moves back to the piece's own place.
+    per_slot = piece_means(shuffled, layout)
+    torch.testing.assert_close(slots_to_pieces(per_slot, perm), piece_means(canvas, layout))
+
+
+def test_intra_piece_tint_errors_vanish_for_the_true_correction_only():
+    layout = PieceLayout(12, 12, 2, 2)
+    rgb = torch.rand(3, 3, 12, 12)
+    pieces = cut_pieces(rgb, layout)
+    tint = torch.randint(4, (3, 4))
+    err = intra_piece_tint_errors(pieces, tint, 4, layout)  # (b, n, c)
+    assert err.shape == (3, 4, 4)
+    assert err.gather(-1, tint[..., None]).abs().max() < 1e-5  # Eq. (9) at Theta = theta
+    wrong = err.clone().scatter_(-1, tint[..., None], float("inf")).amin(-1)
+    assert wrong.min() > 1e-3
+    grey = cut_pieces(rgb.mean(1, keepdim=True).expand(-1, 3, -1, -1), layout)
+    assert intra_piece_tint_errors(grey, tint, 4, layout).abs().max() < 1e-5
+
+
+def test_fixed_views_tint_each_slot_by_its_class():
+    layout = PieceLayout(12, 12, 2, 2)
+    x = torch.rand(2, 3, 12, 12)
+    perms = torch.tensor([[0, 1, 2, 3], [3, 2, 1, 0]])
+    tint = torch.tensor([[0, 1, 2, 3], [1, 1, 0, 0]])
+    views, err = fixed_puzzle_views(x, perms, layout, tint, 4)
+    assert views.shape == (4, 3, 8, 8) and err.shape == (4, 4, 4)
+    plain, none = fixed_puzzle_views(x, perms, layout)
+    assert none is None
+    # slot 0 of view 0 is untinted (class 0), slot 1 is not
+    torch.testing.assert_close(views[0, :, :4, :4], plain[0, :, :4, :4])
+    assert (views[0, :, :4, 4:] - plain[0, :, :4, 4:]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("puzzle, c, shift, chance", [
+    ("piecewise", 4, None, math.log(4) + math.log(4)),
+    ("partial", 0, 2, math.log(3) + math.log(4) + 2 * math.log(3)),
+    (None, 3, None, math.log(3)),
+])
+def test_puzzle_tint_task_targets_and_chance_loss(puzzle, c, shift, chance):
+    layout = PieceLayout(12, 12, 2, 2)
+    perms = draw_permutations(4, 3, np.random.RandomState(0))
+    task = PuzzleTintTask(layout, 2, puzzle, perms, c, shift)
+    assert task.chance_loss == pytest.approx(chance)
+    inputs, targets = task(torch.rand(5, 3, 12, 12))
+    assert ("pieces" in inputs) is (puzzle is not None or c > 0)
+    if puzzle == "piecewise":
+        assert targets["puzzle"].shape == (10, 4)
+        assert targets["tint"].shape == (10, 4)
+        torch.testing.assert_close(targets["perm"], targets["puzzle"])
+    if shift is not None:
+        assert inputs["geometric"].shape == (10, 3, 12, 12)
+        assert targets["geometric"].shape == (10, 3)
