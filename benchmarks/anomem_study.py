@@ -125,8 +125,10 @@ def main(argv=None) -> None:
     t0 = time.time()
     if a.part == "memory":
         data = report.load_dataset(a.dataset, path=a.data_dir)
+        names = list(data.info.get("classes", []))
         classes = a.classes or list(np.unique(data.y_train)[:2])
-        a.classes = [int(c) if a.dataset == "mnist" else c for c in classes]
+        # Image folders label by index; accept their class names on the command line.
+        a.classes = [names.index(c) if c in names else int(c) for c in classes]
         variants = {k: v for k, v in MEMORY_VARIANTS.items()
                     if a.variants is None or k in a.variants}
         df = _memory_study(a, *data, variants)

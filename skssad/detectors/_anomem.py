@@ -139,6 +139,11 @@ class AnoMemDetector(BaseDetector):
 weight_decay, callbacks, verbose, device, random_state
         As in :class:`~skssad.base.BaseDetector` (defaults: input 32, 20 epochs,
         batch 64, lr 0.05, SGD Nesterov, cosine annealing).
+    precision : {"fp32", "bf16", "fp16"}, default="fp32"
+        Mixed precision of training and scoring (``torch.autocast``;
+        ``"fp16"`` with loss scaling). Weights stay float32.
+    compile : bool, default=False
+        ``torch.compile`` the network (skorch's ``compile=True``).
 
     Attributes
     ----------
@@ -223,7 +228,7 @@ weight_decay, callbacks, verbose, device, random_state
                  supervised_epochs=30, supervised_lr=0.01, crop_scale=(0.08, 1.0), flip=True,
                  input_size=32, image_shape=None, contamination=0.1, max_epochs=20,
                  batch_size=64, lr=0.05, optimizer="sgd", weight_decay=5e-4, callbacks=None,
-                 verbose=0, device="auto", random_state=None):
+                 verbose=0, device="auto", precision="fp32", compile=False, random_state=None):
         self.scales = scales
         self.n_memory = n_memory
         self.beta = beta
@@ -257,6 +262,8 @@ weight_decay, callbacks, verbose, device, random_state
         self.callbacks = callbacks
         self.verbose = verbose
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.random_state = random_state
 
     # ------------------------------------------------------------------ checks

@@ -70,7 +70,7 @@ def test_every_scale_scores_and_fusion_uses_both(zeros_fit):
     per_scale = det._map_chunks(X, det._scale_scores).numpy()
     assert per_scale.shape == (len(X_test), 2)
     for s in range(2):
-        assert roc_auc_score(normal, -per_scale[:, s]) > 0.7
+        assert roc_auc_score(normal, -per_scale[:, s]) > 0.6  # a zeroed scale gives 0.5
     # Eq. (13): the fused score is the lambda-weighted mean of the scale scores.
     w = det.scale_weights_
     np.testing.assert_allclose(det.score_samples(X_test),
