@@ -161,7 +161,8 @@ def test_grey_images_get_a_neutral_tint_contribution(objects):
     # nothing -- neither the best score (the old bug) nor the worst.
     det, Xt, _, _ = objects
     grey = np.repeat(Xt.mean(-1, keepdims=True).round().astype(np.uint8), 3, -1)
-    ood = det._ood(det._raw(det._as_tensor(grey, reset=False)))
+    with torch.no_grad():
+        ood = det._ood(det._raw(det._as_tensor(grey, reset=False)))
     assert torch.isnan(ood["values"]["tint"]).all()
     assert torch.isnan(ood["pieces"]["tint"]).all()
     center, scale = det.task_stats_["puzzle"]
