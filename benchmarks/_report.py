@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["ROOT", "RESULTS", "DATASETS", "Dataset", "Report", "command_line", "config",
-           "data_dir", "git_sha", "load_dataset", "machine", "machine_line", "make",
+           "data_dir", "describe", "git_sha", "load_dataset", "machine", "machine_line", "make",
            "markdown_table", "one_vs_all_grid", "run_grid", "split", "summarize",
            "use_omp_threads"]
 
@@ -258,6 +258,13 @@ def _plain(value):
     return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
 
 
+def describe(estimator) -> str:
+    """``repr(estimator)`` on one line, without process-specific object addresses."""
+    import re
+
+    return re.sub(r"\s+", " ", str(_plain(estimator)))
+
+
 def config(estimator) -> dict:
     """Every constructor parameter of ``estimator`` (nested ones too), JSON-ready.
 
@@ -323,18 +330,23 @@ def one_vs_all_grid(detector: str, grid: Mapping[str, Mapping[str, Any]], data: 
     :func:`skssad.benchmark.one_vs_all` (``semi_supervised`` when
     ``gammas`` is among ``harness``) on ``data``. ``harness`` are the
     harness's keyword arguments (``classes``, ``max_test``, ``seeds``,
-    ``n_jobs``, ...); ``max_train`` defaults to the profile's. With
+    ``n_jobs``, ...); ``max_train`` defaults to the profile's, and a variant
+    may override it like any parameter. With
     ``results_dir`` each variant resumes from ``results_dir/<label>/``.
     Rows carry ``detector``, ``profile``, ``max_train`` and ``config``
     (every detector parameter, JSON).
     """
     from skssad.benchmark import one_vs_all, semi_supervised
 
+    labels = iter(grid)  # run_grid calls ``run`` once per variant, in the grid's order
+
     def run(overrides):
+        name = next(labels)
         est, settings = make(detector, profile, random_state=random_state, **overrides)
         kw = dict(harness)
-        kw.setdefault("max_train", settings.get("max_train"))
-        name = next(k for k, v in grid.items() if dict(v) == overrides)
+        # A variant's own max_train wins over the study's, which wins over the profile's.
+        if "max_train" in overrides or "max_train" not in kw:
+            kw["max_train"] = settings.get("max_train")
         if results_dir is not None:
             kw["results_dir"] = Path(results_dir) / name.replace(" ", "_").replace("/", "-")
         fn = semi_supervised if "gammas" in kw else one_vs_all
@@ -374,14 +386,20 @@ def summarize(rows: pd.DataFrame, by: Sequence[str] = ("detector",)) -> pd.DataF
 
 
 # --------------------------------------------------------------------------- provenance
+#: What the code of a result is: a change here (not in docs or results) marks the sha.
+CODE_PATHS = ("skssad", "benchmarks/*.py", "setup.cfg", "pyproject.toml")
+
+
 def git_sha() -> str:
-    """Short sha of ``HEAD``, marked when tracked files have uncommitted changes."""
+    """Short sha of ``HEAD``, marked when the code (:data:`CODE_PATHS`) has uncommitted
+    changes; edits to docs or to earlier results do not change what ran."""
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
                              capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=ROOT, text=True, capture_output=True).stdout.strip()
-        return sha + (" (with uncommitted changes)" if dirty else "")
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                *CODE_PATHS], cwd=ROOT, text=True,
+                               capture_output=True).stdout.strip()
+        return sha + (" (with uncommitted changes to the code)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -536,11 +554,19 @@ class Report:
         self._blocks.append(("text", "\n".join(lines)))
         return self
 
-    def table(self, name: str, df: pd.DataFrame, *, csv: bool = True, floatfmt: str = ".4f",
-              index: bool = False, caption: str | None = None) -> Report:
-        """Add table ``name`` (a section of the Markdown; a CSV when ``csv``)."""
+    def table(self, name: str, df: pd.DataFrame, *, csv: bool = True, markdown: bool = True,
+              floatfmt: str = ".4f", index: bool = False, caption: str | None = None) -> Report:
+        """Add table ``name``: a section of the Markdown, and a CSV when ``csv``.
+
+        ``markdown=False`` writes the CSV only (long per-task rows) and names
+        it in the Markdown; ``csv=False`` marks a view derived from a CSV table.
+        """
+        if not (csv or markdown):
+            raise ValueError(f"Table {name!r} would be written nowhere: csv and markdown "
+                             "are both False.")
         self._blocks.append(("table", dict(name=name, df=df.reset_index() if index else df,
-                                           csv=csv, floatfmt=floatfmt, caption=caption)))
+                                           csv=csv, markdown=markdown, floatfmt=floatfmt,
+                                           caption=caption)))
         return self
 
     def provenance(self) -> dict[str, Any]:
@@ -582,8 +608,12 @@ class Report:
             lines += [f"## {block['name']}", ""]
             if block["caption"]:
                 lines += [block["caption"], ""]
-            lines.append(markdown_table(block["df"], floatfmt=block["floatfmt"]))
             where = csv_names.get(block["name"])
+            if not block["markdown"]:
+                lines.append(f"{len(block['df'])} rows, in `{where}` (with configuration and "
+                             "provenance per row).")
+                continue
+            lines.append(markdown_table(block["df"], floatfmt=block["floatfmt"]))
             if where:
                 lines += ["", f"CSV (with configuration and provenance per row): `{where}`"]
             elif source:

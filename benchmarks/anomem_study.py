@@ -1,134 +1,178 @@
-"""AnoMem studies (anomem-contrasted-memory.txt §4): one-vs-all, γ protocol, Table 4(b).
+"""AnoMem studies (anomem-contrasted-memory.txt §4): memory, one-vs-all, γ protocol, Table 4(b).
 
-Usage (2-core CPU)::
+Usage (2-core CPU, from the repository root)::
 
+    OMP_NUM_THREADS=1 python -m benchmarks.anomem_study --part memory --dataset mnist \
+        --classes 3 8 --max-train 500 --max-test 1000
     OMP_NUM_THREADS=1 python -m benchmarks.anomem_study --part ablation   # digits
     OMP_NUM_THREADS=1 python -m benchmarks.anomem_study --part mnist
     OMP_NUM_THREADS=1 python -m benchmarks.anomem_study --part gamma
 
-Each part writes ``benchmarks/results/anomem_<part>.md`` (and a CSV of the
-per-class rows) with the command, sizes and the detector configuration.
+``--part memory`` compares memory formulations and contrastive remedies on
+what issue 17 asked: retrieval concentration (median effective slots per
+query on normal training data), whether the nearest stored prototype
+separates held-out anomalies (AUROC), the cosine 1-NN AUROC of the learned
+pooled features against an untrained network and raw pixels, and the
+detector's own AUROC. Each part writes ``benchmarks/results/anomem_<part>[_<dataset>].md`` and
+its CSV through ``benchmarks/_report.py`` (command, git sha, machine, date,
+seed and configuration on every row).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import subprocess
-import sys
+import json
 import time
-from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
+from sklearn.metrics import roc_auc_score
 
-from skssad.benchmark import one_vs_all, semi_supervised
-from skssad.datasets import load_digits_images, load_mnist
-from skssad.profiles import make_detector, profile_settings
+from benchmarks import _report as report
 
-RESULTS = Path(__file__).parent / "results"
-MNIST = "/work/shared/data/mnist"
-
-MACHINE = "2-core x86_64 CPU, OMP_NUM_THREADS=1, shared with another benchmark job"
-
-
-def _ablations() -> dict[str, dict]:
-    """Table 4(b): learned memory vs k-means centroids, all profile scales vs the last one."""
-    params, _ = profile_settings("anomem", "quick")
-    scales = tuple(params.get("scales", (3, 4)))
-    last = dict(scales=scales[-1:], n_memory=tuple(params["n_memory"])[-1:],
-                sampling_ratio=tuple(params.get("sampling_ratio", (0.3, 1.0)))[-1:])
-    all_name = "+".join(str(s) for s in scales)
-    return {f"memory, scales {all_name}": {},
-            f"memory, scale {scales[-1]}": last,
-            f"k-means, scales {all_name}": dict(memory="kmeans"),
-            f"k-means, scale {scales[-1]}": dict(memory="kmeans", **last)}
+#: --part memory: variant name -> overrides of the quick profile
+MEMORY_VARIANTS = {
+    "untrained network": dict(max_epochs=1, lr=1e-12, negatives=None),
+    "raw Eq. (1), cosine deviation": dict(normalize="none", deviation="cosine",
+                                          n_retrieval_steps=1, negatives=None),
+    "beta on the cosine": dict(normalize="cosine", negatives=None),
+    "layer-normalised (Alg. 1)": dict(normalize="layer", negatives=None),
+    "layer-normalised, beta/sqrt(d)": dict(normalize="scaled", negatives=None),
+    "layer-normalised + rotation negatives": dict(normalize="layer", negatives="rotation"),
+    "layer-normalised + data init": dict(normalize="layer", memory_init="data",
+                                         negatives=None),
+    "layer-normalised, beta/sqrt(d) + rotation negatives": dict(normalize="scaled",
+                                                                negatives="rotation"),
+}
 
 
-def _git_sha() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, cwd=Path(__file__).parent, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "skssad", "benchmarks"],
-                               capture_output=True, text=True,
-                               cwd=Path(__file__).parent).stdout.strip()
-        return sha + (" (with uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+def _stratified(y, n, seed=0):
+    rng = np.random.RandomState(seed)
+    classes = np.unique(y)
+    per = max(n // len(classes), 1)
+    return np.concatenate([rng.choice(np.where(y == c)[0], min(per, (y == c).sum()),
+                                      replace=False) for c in classes])
 
 
-def _digits_split():
-    d = load_digits_images()
-    rng = np.random.RandomState(0)
-    idx = rng.permutation(len(d.target))
-    tr, te = idx[: len(idx) // 2], idx[len(idx) // 2:]
-    return d.images[tr], d.target[tr], d.images[te], d.target[te]
+def _knn_auroc(train, test, normal):
+    """Cosine 1-NN distance to the training features as anomaly score (PyOD's KNN)."""
+    a = train / np.linalg.norm(train, axis=1, keepdims=True).clip(1e-12)
+    b = test / np.linalg.norm(test, axis=1, keepdims=True).clip(1e-12)
+    return roc_auc_score(normal, (b @ a.T).max(1))
 
 
-def _write(part: str, lines: list[str], df) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"anomem_{part}.md").write_text("\n".join(lines) + "\n")
-    df.to_csv(RESULTS / f"anomem_{part}.csv", index=False)
-    print("\n".join(lines))
+def _pixels(X, size):
+    t = torch.as_tensor(np.asarray(X), dtype=torch.float32)
+    t = t[:, None] if t.dim() == 3 else t.permute(0, 3, 1, 2)
+    t = torch.nn.functional.interpolate(t, size=size, mode="bilinear", antialias=True)
+    return t.flatten(1).numpy()
+
+
+def _memory_study(a, Xtr, ytr, Xte, yte, variants):
+    te = _stratified(yte, a.max_test)
+    Xte, yte = Xte[te], yte[te]
+    est, _ = report.make("anomem", a.profile)
+    size = est.input_size or Xtr.shape[1]
+    rows = []
+    for c in a.classes:
+        pool = np.where(ytr == c)[0]
+        idx = np.random.RandomState(0).choice(pool, min(a.max_train, len(pool)), replace=False)
+        X, normal = Xtr[idx], yte == c
+        rows.append(dict(normal_class=c, variant="raw pixels (cosine 1-NN)",
+                         knn_auroc_s3=_knn_auroc(_pixels(X, size), _pixels(Xte, size), normal)))
+        for name, kw in variants.items():
+            for seed in a.seeds:
+                t0 = time.time()
+                det, _ = report.make("anomem", a.profile, random_state=seed, **kw)
+                det.fit(X)
+                fit_s = time.time() - t0
+                auroc = roc_auc_score(normal, det.score_samples(Xte))
+                near = det.anomaly_prototype_distance(Xte)
+                knn = [_knn_auroc(f_tr, f_te, normal)
+                       for f_tr, f_te in zip(det.embed(X), det.embed(Xte), strict=True)]
+                health = det.memory_health_
+                loss = det.net_.history[:, "train_loss"]
+                row = dict(normal_class=c, variant=name, seed=seed, auroc=auroc)
+                for i, (s, h) in enumerate(health.items()):
+                    row[f"prototype_auroc_s{s}"] = roc_auc_score(normal, -near[:, i])
+                    row[f"knn_auroc_s{s}"] = knn[i]
+                    row[f"effective_slots_s{s}"] = h["effective_slots"]
+                    row[f"slots_used_s{s}"] = h["slots_used"]
+                row.update(loss_first=loss[0], loss_last=loss[-1], fit_seconds=fit_s,
+                           config=json.dumps(report.config(det), sort_keys=True))
+                rows.append(row)
+                print({k: v for k, v in row.items() if k != "config"}, flush=True)
+    return pd.DataFrame(rows)
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--part", choices=["ablation", "mnist", "gamma"], required=True)
+    p.add_argument("--part", choices=["memory", "ablation", "mnist", "gamma"], required=True)
+    p.add_argument("--dataset", choices=["mnist", "cifar10-dev"], default="mnist")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--profile", default="quick")
     p.add_argument("--max-test", type=int, default=2000)
-    p.add_argument("--classes", type=int, nargs="*", default=None)
+    p.add_argument("--max-train", type=int, default=None)
+    p.add_argument("--classes", nargs="*", default=None)
+    p.add_argument("--variants", nargs="*", default=None)
+    p.add_argument("--seeds", type=int, nargs="*", default=[0])
     p.add_argument("--draws", type=int, default=2)
     a = p.parse_args(argv)
-    torch.set_num_threads(1)
-    _, harness = profile_settings("anomem", "quick")
-    max_train = harness.get("max_train")
-    cmd = "OMP_NUM_THREADS=1 python -m benchmarks.anomem_study " + " ".join(
-        sys.argv[1:] if argv is None else argv)
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    head = [f"# AnoMem {a.part} (quick profile)", "", f"- Command: `{cmd}`",
-            f"- git: {_git_sha()}", f"- Machine: {MACHINE}", f"- Date: {now}",
-            f"- Detector: `{make_detector('anomem', random_state=0)!r}`, "
-            f"max_train={max_train}", ""]
+    report.use_omp_threads()
+    _, harness = report.make("anomem", a.profile)
+    a.max_train = a.max_train or harness.get("max_train")
     t0 = time.time()
-    if a.part == "ablation":
-        Xtr, ytr, Xte, yte = _digits_split()
-        rows, frames = ["| variant | mean AUROC | fit s/class |", "|---|---|---|"], []
-        for name, kw in _ablations().items():
-            df = one_vs_all(make_detector("anomem", random_state=0, **kw), Xtr, ytr, Xte,
-                            yte, classes=a.classes, max_train=max_train)
-            df["variant"] = name
-            frames.append(df)
-            rows.append(f"| {name} | {df.auroc.mean():.4f} | {df.fit_seconds.mean():.1f} |")
-        import pandas as pd
-
-        df = pd.concat(frames)
-        head.append("Digits (sklearn, 50/50 split seed 0; test "
-                    f"{len(yte)} images), one-vs-all over classes "
-                    f"{[int(c) for c in sorted(df.normal_class.unique())]}.")
-        per = df.pivot(index="normal_class", columns="variant", values="auroc").round(3)
-        lines = head + ["", *rows, "", "Per class:", "", per.to_markdown()]
+    if a.part == "memory":
+        data = report.load_dataset(a.dataset, path=a.data_dir)
+        classes = a.classes or list(np.unique(data.y_train)[:2])
+        a.classes = [int(c) if a.dataset == "mnist" else c for c in classes]
+        variants = {k: v for k, v in MEMORY_VARIANTS.items()
+                    if a.variants is None or k in a.variants}
+        df = _memory_study(a, *data, variants)
+        rep = report.Report(f"AnoMem memory study on {a.dataset}", seed=a.seeds,
+                            profile=a.profile, data=data, notes=[
+            f"train: {a.max_train} images of the normal class (seed-0 subsample); test: a "
+            f"stratified subsample of {a.max_test}.",
+            "Per scale s: prototype_auroc = AUROC of the distance to the nearest stored "
+            "pattern (anomaly_prototype_distance); knn_auroc = cosine 1-NN AUROC of the "
+            "pooled features (embed; for raw pixels: the resized images, in the s3 column); "
+            "effective_slots = median exp(attention entropy) over normal training "
+            "positions; slots_used = share of slots that are some position's nearest."])
+        shown = df.drop(columns=["config"], errors="ignore")
+        rep.table("per class", df, csv=True)
+        rep.table("summary", shown.groupby("variant", sort=False).mean(numeric_only=True)
+                  .drop(columns=["seed"], errors="ignore"), csv=False, index=True,
+                  floatfmt=".3f")
+        stem = f"anomem_memory_{a.dataset}"
     else:
-        tr, te = load_mnist(MNIST, "train"), load_mnist(MNIST, "t10k")
-        if a.part == "mnist":
-            df = one_vs_all(make_detector("anomem", random_state=0), tr.images, tr.target,
-                            te.images, te.target, classes=a.classes, max_train=max_train,
-                            max_test=a.max_test)
-            lines = head + [f"MNIST one-vs-all, test subsample {a.max_test} (stratified), "
-                            f"train <= {max_train} normal images per class.", "",
-                            f"**mean AUROC {df.auroc.mean():.4f}**, total "
-                            f"{df.fit_seconds.sum() + df.score_seconds.sum():.0f} s", "",
-                            df.round(4).to_markdown(index=False)]
+        dataset = "digits" if a.part == "ablation" else "mnist"
+        data = report.load_dataset(dataset, path=a.data_dir if dataset == "mnist" else None)
+        classes = a.classes and [int(c) for c in a.classes]
+        kw = dict(classes=classes, max_train=a.max_train)
+        if a.part == "ablation":
+            est, _ = report.make("anomem", a.profile)
+            scales = tuple(est.scales)
+            last = dict(scales=scales[-1:], n_memory=tuple(est.n_memory)[-1:],
+                        sampling_ratio=tuple(est.sampling_ratio)[-1:])
+            grid = {"memory, all scales": {}, "memory, last scale": last,
+                    "k-means (closest centroid), all scales": dict(memory="kmeans"),
+                    "k-means (closest centroid), last scale": dict(memory="kmeans", **last)}
+        elif a.part == "mnist":
+            grid = {"profile": {}}
+            kw["max_test"] = a.max_test
         else:
-            df = semi_supervised(make_detector("anomem", random_state=0), tr.images,
-                                 tr.target, te.images, te.target, classes=a.classes,
-                                 max_train=max_train, max_test=a.max_test, n_draws=a.draws)
-            g = df.groupby("gamma")[["auroc", "n_known_anomalies", "fit_seconds"]].mean()
-            lines = head + [f"§4.1 protocol on MNIST, classes {a.classes}, {a.draws} draws "
-                            f"per γ > 0, test subsample {a.max_test}.", "",
-                            g.round(4).to_markdown(), "", "Per class and draw:", "",
-                            df.round(4).to_markdown(index=False)]
-    lines += ["", f"Wall time: {time.time() - t0:.0f} s"]
-    _write(a.part, lines, df)
+            grid = {"profile": {}}
+            kw.update(max_test=a.max_test, gammas=(0.0, 0.01, 0.05, 0.10), n_draws=a.draws)
+        df = report.one_vs_all_grid("anomem", grid, data, profile=a.profile, **kw)
+        by = ["variant", "gamma"] if a.part == "gamma" else ["variant"]
+        rep = report.Report(f"AnoMem {a.part}", seed=0, profile=a.profile, data=data)
+        rep.table("per class", df)
+        rep.table("summary", report.summarize(df, by=by), csv=False)
+        stem = f"anomem_{a.part}"
+    rep.note(f"wall time {time.time() - t0:.0f} s")
+    rep.write(report.RESULTS / stem)
+    print((report.RESULTS / f"{stem}.md").read_text())
 
 
 if __name__ == "__main__":

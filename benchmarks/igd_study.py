@@ -6,11 +6,16 @@ Usage (2-core CPU, from the repository root)::
     OMP_NUM_THREADS=1 python -m benchmarks.igd_study --part mnist --max-test 2000
     OMP_NUM_THREADS=1 python -m benchmarks.igd_study --part ablation            # digits
     OMP_NUM_THREADS=1 python -m benchmarks.igd_study --part texture
+    OMP_NUM_THREADS=1 python -m benchmarks.igd_study --part cifar10 --classes 0 1 5 \
+        --max-train 1000 --max-test 1400
 
 ``digits`` / ``mnist``: one-vs-all with the ``quick`` profile (digits: the
 stratified 50/50 split of scikit-learn's digits used by the harness; MNIST:
 the official train/t10k IDX files, training images capped by the profile's
 ``max_train``, a stratified ``--max-test`` subsample of t10k).
+``cifar10``: one-vs-all on ``../shared/data/cifar10-dev`` (real CIFAR-10
+photographs, seven classes; its ``train/`` folders train, its ``test/``
+folders are scored; nothing was tuned on it).
 ``ablation``: Table 5 without knowledge distillation (no pre-trained
 teacher is available offline): MS-SSIM auto-encoder alone, + soft-boundary
 Deep SVDD, + Gaussian SVDD, + ACAI interpolation (the full model), on
@@ -46,14 +51,21 @@ from skssad.datasets import (
     DEFECT_KINDS,
     TEXTURES,
     load_digits_images,
+    load_image_folder,
     load_mnist,
     make_texture_defects,
 )
+from skssad.metrics import aupro
 from skssad.profiles import make_detector, profile_settings
+from skssad.tasks import PatchTiler
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-MNIST = ROOT.parent / "shared" / "data" / "mnist"
+# ../shared beside the repository (a git worktree sits one level deeper)
+SHARED = next((p for p in (ROOT.parent / "shared", ROOT.parents[1] / "shared") if p.exists()),
+              ROOT.parent / "shared")
+MNIST = SHARED / "data" / "mnist"
+CIFAR_DEV = SHARED / "data" / "cifar10-dev"
 _STARTED: dict = {}
 
 #: Table 5 (§4.5) without KD: (label, detector overrides).
@@ -69,6 +81,9 @@ ABLATION = [
 #: MVTec AD weight of the global MS-SSIM, beta = 0.1 (§4.2).
 TEXTURE_OVERRIDES = dict(input_size=None, patch_size=32, patch_stride=16, map_stride=4,
                          beta=0.1)
+#: Learning-free map baselines: window of the local standard deviation, side and
+#: strides of the raw patches matched to their nearest training patch.
+STD_WINDOW, NN_PATCH, NN_STRIDE_TEST, NN_STRIDE_TRAIN = 7, 16, 4, 8
 
 
 # --------------------------------------------------------------------------- data
@@ -133,6 +148,13 @@ def _one_vs_all_lines(df: pd.DataFrame, wall: float) -> list[str]:
 
 # --------------------------------------------------------------------------- parts
 def _data(dataset: str, seed: int):
+    if dataset == "cifar10":
+        tr = load_image_folder(CIFAR_DEV, "train")
+        te = load_image_folder(CIFAR_DEV, "test")
+        return (tr.images, tr.target, te.images, te.target,
+                f"cifar10-dev image folders in {CIFAR_DEV} (real CIFAR-10 photographs, seven "
+                f"classes {list(tr.target_names)}): {len(tr.target)} train / "
+                f"{len(te.target)} test")
     if dataset == "digits":
         Xtr, ytr, Xte, yte = _digits_split(seed)
         return Xtr, ytr, Xte, yte, ("scikit-learn digits (8x8, upsampled to the model input), "
@@ -147,7 +169,7 @@ def run_one_vs_all(args, argv) -> None:
     Xtr, ytr, Xte, yte, desc = _data(args.part, args.seed)
     _, harness = profile_settings("igd", "quick")
     max_train = args.max_train if args.max_train is not None else harness.get("max_train")
-    max_test = args.max_test if args.part == "mnist" else None
+    max_test = args.max_test if args.part != "digits" else None
     det = make_detector("igd", "quick", random_state=args.seed)
     t0 = time.perf_counter()
     df = one_vs_all(det, Xtr, ytr, Xte, yte, classes=args.classes, max_train=max_train,
@@ -167,22 +189,26 @@ def run_ablation(args, argv) -> None:
     Xtr, ytr, Xte, yte, desc = _data(args.dataset, args.seed)
     _, harness = profile_settings("igd", "quick")
     max_train = args.max_train if args.max_train is not None else harness.get("max_train")
-    max_test = args.max_test if args.dataset == "mnist" else None
+    max_test = args.max_test if args.dataset != "digits" else None
     rows, frames = [], []
     t_all = time.perf_counter()
+    seeds = args.seeds or [args.seed]
     for label, kw in ABLATION:
-        det = make_detector("igd", "quick", random_state=args.seed, **kw)
+        det = make_detector("igd", "quick", **kw)
         t0 = time.perf_counter()
         df = one_vs_all(det, Xtr, ytr, Xte, yte, classes=args.classes, max_train=max_train,
-                        max_test=max_test, random_state=args.seed, verbose=1)
+                        max_test=max_test, random_state=args.seed, seeds=seeds, verbose=1)
         wall = time.perf_counter() - t0
-        rows.append({"variant": label, "mean_auroc": df.auroc.mean(),
-                     "min_auroc": df.auroc.min(), "wall_s": f"{wall:.0f}",
+        per_seed = df.groupby("seed").auroc.mean()
+        rows.append({"variant": label, "mean_auroc": per_seed.mean(),
+                     "std_over_seeds": per_seed.std(ddof=1) if len(seeds) > 1 else float("nan"),
+                     "min_class_auroc": df.groupby("normal_class").auroc.mean().min(),
+                     "seeds": " ".join(map(str, seeds)), "wall_s": f"{wall:.0f}",
                      "overrides": ", ".join(f"{k}={v!r}" for k, v in kw.items())})
         frames.append(df.assign(variant=label))
         print(rows[-1], flush=True)
     df = pd.concat(frames, ignore_index=True)
-    per = df.pivot(index="normal_class", columns="variant", values="auroc")
+    per = df.pivot_table(index="normal_class", columns="variant", values="auroc")
     per = per[[label for label, _ in ABLATION]].reset_index()
     wall = time.perf_counter() - t_all
     lines = _header(f"IGD ablation (Table 5, without KD) on {args.dataset}, quick profile",
@@ -197,6 +223,70 @@ def run_ablation(args, argv) -> None:
     _write("ablation" if args.dataset == "digits" else f"ablation_{args.dataset}", lines, df)
 
 
+def _local_std_map(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """Learning-free: |local standard deviation - its median over the training crops|."""
+    from scipy.ndimage import uniform_filter
+
+    def local_std(x):
+        x = x.astype(np.float64) / 255.0
+        size = (1, STD_WINDOW, STD_WINDOW)
+        m, m2 = uniform_filter(x, size), uniform_filter(x * x, size)
+        return np.sqrt(np.clip(m2 - m * m, 0, None))
+
+    return np.abs(local_std(test) - np.median(local_std(train)))
+
+
+def _nn_patch_map(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """Learning-free: L2 distance of each raw test patch to its nearest training patch,
+    merged per pixel (the mean over the patches covering it)."""
+    def patches(x, stride):
+        t = torch.from_numpy(x.astype(np.float32) / 255.0)[:, None]
+        return PatchTiler(NN_PATCH, stride).tile(t).flatten(1)
+
+    bank = patches(train, NN_STRIDE_TRAIN)
+    query = patches(test, NN_STRIDE_TEST)
+    dist = torch.cat([torch.cdist(q, bank).amin(1) for q in query.split(2048)])
+    tiler = PatchTiler(NN_PATCH, NN_STRIDE_TEST)
+    per_patch = dist.view(len(test), -1, 1, 1).expand(-1, -1, NN_PATCH, NN_PATCH)
+    return tiler.merge(per_patch.contiguous(), test.shape[1:]).numpy()
+
+
+def _map_row(texture: str, method: str, d, maps: np.ndarray, scores=None) -> dict:
+    bad = d.target == -1
+    per_image = np.array([roc_auc_score(d.masks[i].ravel(), maps[i].ravel())
+                          for i in np.flatnonzero(bad)])
+    row = {"texture": texture, "method": method,
+           "pixel_auroc_mean_per_image": float(per_image.mean()),
+           "aupro": aupro(d.masks, maps),
+           "pixel_auroc_pooled": roc_auc_score(d.masks.ravel(), maps.ravel()),
+           "image_auroc": (roc_auc_score(d.target == 1, scores) if scores is not None
+                           else roc_auc_score(d.target == -1, maps.reshape(len(maps), -1)
+                                              .max(1)))}
+    kinds = d.kinds[bad]
+    for kind in DEFECT_KINDS:
+        sel = kinds == kind
+        row[f"per_image_{kind}"] = float(per_image[sel].mean()) if sel.any() else float("nan")
+    return row
+
+
+def _texture_igd(args, texture, d, rows):
+    # §4.2's augmentation: random horizontal flips (here: the flipped copies added)
+    train = np.concatenate([d.train, d.train[:, :, ::-1]])
+    extra = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
+    det = make_detector("igd", "quick", random_state=args.seed, **TEXTURE_OVERRIDES, **extra)
+    t0 = time.perf_counter()
+    det.fit(train)
+    fit_s = time.perf_counter() - t0
+    maps = det.anomaly_map(d.test)
+    health = det.training_health_["net"]
+    row = _map_row(texture, "IGD (Eq. 12)", d, maps, det.score_samples(d.test))
+    row.update(fit_seconds=round(fit_s, 1), rec_loss=round(health["reconstruction"], 4),
+               rec_loss_flat_patch=round(health["reconstruction_flat"], 4))
+    rows.append(row)
+    print(row, flush=True)
+    return det, maps
+
+
 def run_texture(args, argv) -> None:
     rows = []
     t_all = time.perf_counter()
@@ -204,55 +294,40 @@ def run_texture(args, argv) -> None:
     for texture in args.textures:
         d = make_texture_defects(texture, n_train=args.n_train, n_test=args.n_test,
                                  random_state=args.seed)
-        det = make_detector("igd", "quick", random_state=args.seed, **TEXTURE_OVERRIDES)
-        t0 = time.perf_counter()
-        det.fit(d.train)
-        fit_s = time.perf_counter() - t0
-        maps = det.anomaly_map(d.test)
-        scores = det.score_samples(d.test)
-        bad = d.target == -1
-        per_image = [roc_auc_score(d.masks[i].ravel(), maps[i].ravel())
-                     for i in np.flatnonzero(bad)]
-        row = {"texture": texture,
-               "pixel_auroc_pooled": roc_auc_score(d.masks.ravel(), maps.ravel()),
-               "pixel_auroc_defective_pooled": roc_auc_score(d.masks[bad].ravel(),
-                                                             maps[bad].ravel()),
-               "pixel_auroc_mean_per_image": float(np.mean(per_image)),
-               "image_auroc": roc_auc_score(d.target == 1, scores),
-               "n_train": len(d.train), "n_test": len(d.test), "n_defective": int(bad.sum()),
-               "fit_seconds": round(fit_s, 1),
-               "total_seconds": round(time.perf_counter() - t0, 1)}
-        kinds = d.kinds[bad]  # aligned with per_image
-        for kind in DEFECT_KINDS:
-            sel = kinds == kind
-            row[f"per_image_{kind}"] = (float(np.mean(np.asarray(per_image)[sel]))
-                                        if sel.any() else float("nan"))
-        rows.append(row)
-        print(row, flush=True)
-        if args.figure:
-            _texture_figure(det, d, maps, texture)
+        if texture in (args.igd_textures or args.textures):
+            det, maps = _texture_igd(args, texture, d, rows)
+            if args.figure:
+                _texture_figure(det, d, maps, texture)
+        for method, fn in (("local std (learning-free)", _local_std_map),
+                           ("raw-patch NN (learning-free)", _nn_patch_map)):
+            rows.append(_map_row(texture, method, d, fn(d.train, d.test)))
+            print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     wall = time.perf_counter() - t_all
-    lines = _header("IGD pixel-level anomaly maps (Eq. 12) on synthetic texture defects", argv)
+    lines = _header("IGD pixel-level anomaly maps (Eq. 12) on synthetic texture defects, "
+                    "beside learning-free maps", argv)
     lines += [
         f"- Data: skssad.datasets.make_texture_defects(texture, n_train={args.n_train}, "
         f"n_test={args.n_test}, size=64, scale=0.5, defect_share=0.5, random_state={args.seed})"
         ": 64x64 crops of the skimage.data texture resized to 256x256; train crops from the "
-        "top half (defect-free), test crops from the bottom half, half of them with one "
-        "stain / scratch / swapped-texture square / smeared square of 6-20 px and its mask",
-        f"- Detector: `{_repr(det)}` (the quick profile's networks; input_size=None: 32x32 "
-        "patches, stride 16 in training and scoring, 4 in the maps; the map of a pixel "
-        "averages the patches covering it; "
-        "beta=0.1 as the paper's MVTec AD setting, §4.2)",
-        "- pixel_auroc_pooled: all pixels of all test crops; "
-        "pixel_auroc_defective_pooled: all pixels of the defective crops; "
-        "pixel_auroc_mean_per_image: mean over defective crops of each crop's pixel AUROC "
-        "(the paper's Table 4 protocol); image_auroc: score_samples, normal vs defective "
-        "crops; per_image_<kind>: the per-image pixel AUROC by defect kind", "",
-        *_md(df), "",
-        f"Mean over textures: pooled pixel AUROC {df.pixel_auroc_pooled.mean():.4f}, "
-        f"per-image pixel AUROC {df.pixel_auroc_mean_per_image.mean():.4f}, image AUROC "
-        f"{df.image_auroc.mean():.4f}", "", f"Wall time: {wall:.0f} s"]
+        "whole top half (defect-free), test crops from the bottom half, half of them with "
+        "one stain / scratch / swapped-texture square / smeared square of 6-20 px and its "
+        "mask. IGD trains on the crops and their horizontal flips (§4.2's augmentation).",
+        f"- IGD (on {args.igd_textures or args.textures}): `{_repr(det)}` (the quick "
+        "profile's networks; input_size=None: 32x32 "
+        "patches, stride 16 in training and scoring, 4 in the maps; a pixel averages the "
+        "patches covering it; beta=0.1 as the paper's MVTec AD setting, §4.2)",
+        f"- local std: |std over a {STD_WINDOW}x{STD_WINDOW} window - its median over the "
+        f"training crops|; raw-patch NN: L2 distance of each raw {NN_PATCH}x{NN_PATCH} test "
+        f"patch (stride {NN_STRIDE_TEST}) to its nearest training patch (stride "
+        f"{NN_STRIDE_TRAIN}), averaged per pixel. Image AUROC of a baseline: its map's max.",
+        "- pixel_auroc_mean_per_image: mean over defective crops of each crop's pixel AUROC "
+        "(the paper's Table 4 protocol); pixel_auroc_pooled: all pixels of all test crops; "
+        "image_auroc: normal vs defective crops; per_image_<kind>: per-image pixel AUROC by "
+        "defect kind; aupro: skssad.metrics.aupro (PRO curve up to FPR 0.3, all test crops); "
+        "rec_loss: IGD's Eq. (8) loss on the training patches, beside "
+        "rec_loss_flat_patch, that of reconstructing each patch by its mean grey.", "",
+        *_md(df), "", f"Wall time: {wall:.0f} s"]
     _write("texture", lines, df.assign(config=_repr(det)))
 
 
@@ -281,23 +356,30 @@ def _texture_figure(det, d, maps, texture) -> None:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--part", choices=["digits", "mnist", "ablation", "texture"], required=True)
-    p.add_argument("--dataset", choices=["digits", "mnist"], default="digits",
+    p.add_argument("--part", choices=["digits", "mnist", "cifar10", "ablation", "texture"],
+                   required=True)
+    p.add_argument("--dataset", choices=["digits", "mnist", "cifar10"], default="digits",
                    help="ablation only")
     p.add_argument("--max-test", type=int, default=2000, help="MNIST test subsample")
     p.add_argument("--max-train", type=int, default=None,
                    help="override the quick profile's max_train")
     p.add_argument("--classes", type=int, nargs="*", default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="*", default=None, help="ablation: seeds")
     p.add_argument("--textures", nargs="+", default=list(TEXTURES), choices=TEXTURES)
     p.add_argument("--n-train", type=int, default=200, help="texture training crops")
     p.add_argument("--n-test", type=int, default=100, help="texture test crops")
     p.add_argument("--figure", action="store_true", help="texture: save overlay figures")
+    p.add_argument("--igd-textures", nargs="*", default=None, choices=TEXTURES,
+                   help="texture: fit IGD on these only (others: learning-free rows only)")
+    p.add_argument("--max-epochs", type=int, default=None,
+                   help="texture: override the quick profile's epochs (CPU budget)")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
     _STARTED.update(sha=_git_sha(), date=datetime.datetime.now(datetime.UTC))
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
-    {"digits": run_one_vs_all, "mnist": run_one_vs_all, "ablation": run_ablation,
+    {"digits": run_one_vs_all, "mnist": run_one_vs_all, "cifar10": run_one_vs_all,
+     "ablation": run_ablation,
      "texture": run_texture}[args.part](args, argv)
 
 

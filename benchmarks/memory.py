@@ -118,7 +118,8 @@ def _child(spec: dict) -> dict:
     else:
         build().fit(warm)  # warm-up fit on another instance, then the measured fit
         before, extra, seconds = _peak_extra(lambda: det.fit(X))
-    return dict(detector=name, phase=phase, n=n, samples=len(X), input_mb=X.nbytes / MB,
+    return dict(detector=name, phase=phase, profile=spec["profile"], n=n, samples=len(X),
+                input_mb=X.nbytes / MB,
                 rss_before_mb=before, peak_extra_mb=extra, extra_over_input=extra * MB / X.nbytes,
                 seconds=seconds, params=json.dumps(det.get_params(deep=False), default=str,
                                                    sort_keys=True))
@@ -129,7 +130,8 @@ def _run_one(spec: dict, timeout: float) -> dict:
     cmd = [sys.executable, "-m", "benchmarks.memory", "--child", json.dumps(spec)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])))
-    row = dict(detector=spec["detector"], phase=spec["phase"], n=spec["n"])
+    row = dict(detector=spec["detector"], phase=spec["phase"], profile=spec["profile"],
+               n=spec["n"])
     try:
         out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                              timeout=timeout)
@@ -202,12 +204,11 @@ def _write(rows, fits, prov, args, stem: Path) -> None:
     per_run = pd.DataFrame(rows)
     for k, v in prov.items():
         per_run[k] = v
-    per_run["profile"] = args.profile
     per_run["frames"] = args.frames
     per_run.to_csv(stem.with_suffix(".csv"), index=False)
     pd.DataFrame(fits).assign(**prov).to_csv(stem.parent / f"{stem.name}_fit.csv", index=False)
-    shown = [c for c in ("detector", "phase", "n", "samples", "input_mb", "rss_before_mb",
-                         "peak_extra_mb", "extra_over_input", "seconds", "error")
+    shown = [c for c in ("detector", "phase", "profile", "n", "samples", "input_mb",
+                         "rss_before_mb", "peak_extra_mb", "extra_over_input", "seconds", "error")
              if c in per_run]
     text = [
         "# Peak extra RSS of fit and score_samples against n",
@@ -216,8 +217,9 @@ def _write(rows, fits, prov, args, stem: Path) -> None:
         f"- git: {prov['git']}",
         f"- Machine: {prov['machine']}",
         f"- Date: {prov['date']}",
-        f"- Profile: `{args.profile}` (tiny where a detector has it, else quick, when "
-        "`auto`); overrides " + (json.dumps(_overrides(args)) if args.set else "none"),
+        f"- Profile: `{args.profile}` (`auto`: tiny where a detector has it, else quick; "
+        "each row names the one it ran); overrides "
+        + (json.dumps(_overrides(args)) if args.set else "none"),
         f"- Input: uint8 noise, {IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]}x{IMAGE_SHAPE[2]} images; "
         f"video detectors get n // {args.frames} videos of {args.frames} frames. Score "
         f"rows: fitted first on {args.fit_n_for_score} samples. Fit rows: "

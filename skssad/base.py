@@ -46,7 +46,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .training import build_pretext_net
+from .training import autocast_context, build_pretext_net
 
 __all__ = ["BaseDetector", "PretextAtChanceWarning", "ImagePrep", "resolve_device",
            "images_to_nchw", "resize_images", "padded_chunks", "scale_to_unit"]
@@ -206,6 +206,8 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         "verbose": ["verbose"],
         "device": [str],
         "random_state": ["random_state"],
+        "precision": [StrOptions({"fp32", "bf16", "fp16"})],
+        "compile": ["boolean"],
     }
 
     #: Semi-supervised detectors train on known anomalies (``y == -1``) too.
@@ -418,7 +420,7 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         self._eval_mode()
         prep = self._prepare
         outs = []
-        with torch.no_grad():
+        with torch.no_grad(), autocast_context(getattr(self, "precision", "fp32"), self.device_):
             for start in range(0, len(X), size):
                 chunk = prep(self._to_device(X[start:start + size]))
                 b = len(chunk)
@@ -530,7 +532,9 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         params = dict(max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
                       optimizer=self.optimizer, weight_decay=self.weight_decay,
                       verbose=self.verbose, device=self.device_, schedule=schedule,
-                      seed=self._seed + len(self.nets_))
+                      seed=self._seed + len(self.nets_),
+                      precision=getattr(self, "precision", "fp32"),
+                      compile=bool(getattr(self, "compile", False)))
         if images and self._raw_training_store:
             params["prepare"] = self._prepare
         params["callbacks"] = self._net_callbacks(name)

@@ -23,7 +23,7 @@ from sklearn.utils import check_random_state
 
 from .metrics import anomaly_auroc, apcer_at_bpcer, equal_error_rate
 
-__all__ = ["one_vs_all", "semi_supervised", "stratified_subsample", "summarize"]
+__all__ = ["one_vs_all", "part_file", "semi_supervised", "stratified_subsample", "summarize"]
 
 
 def stratified_subsample(y, n: int | None, random_state=0) -> np.ndarray:
@@ -116,12 +116,22 @@ def _run_task(task, estimator, X_train, y_train, X_test, y_test, max_train, rand
     return task, row, scores
 
 
-def _part_path(results_dir, task) -> Path:
-    c, seed, gamma, draw = task
-    name = f"class_{c}_seed_{seed}"
+def part_file(results_dir: str | os.PathLike, normal_class, seed=None, gamma: float = 0.0,
+              draw: int = 0) -> Path:
+    """The CSV that ``results_dir`` holds for one finished task (its scores: ``.npz``).
+
+    A task is one normal class, detector seed and, in the semi-supervised
+    protocol, one ratio ``gamma`` and draw; see ``results_dir`` of
+    :func:`one_vs_all`.
+    """
+    name = f"class_{normal_class}_seed_{seed}"
     if gamma:
         name += f"_gamma_{gamma:g}_draw_{draw}"
     return Path(results_dir) / f"{name}.csv"
+
+
+def _part_path(results_dir, task) -> Path:
+    return part_file(results_dir, *task)
 
 
 def _load_part(path: Path, config: str, n_test: int) -> dict | None:

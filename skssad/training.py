@@ -9,6 +9,7 @@ detector builds its net through :func:`build_pretext_net`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -18,7 +19,8 @@ from skorch.dataset import unpack_data
 
 from .callbacks import EpochSchedule, EpochSeed, cosine_factor
 
-__all__ = ["DeviceBatchLoader", "PretextNet", "build_pretext_net", "resolve_optimizer"]
+__all__ = ["DeviceBatchLoader", "PretextNet", "autocast_context", "build_pretext_net",
+           "resolve_optimizer"]
 
 
 class DeviceBatchLoader:
@@ -41,6 +43,14 @@ class DeviceBatchLoader:
         self.drop_last = drop_last
         self.prepare = prepare
 
+    @staticmethod
+    def _rank_and_world() -> tuple[int, int]:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+        return 0, 1
+
     def _tensors(self):
         X = self.dataset.X if hasattr(self.dataset, "X") else self.dataset
         y = getattr(self.dataset, "y", None)
@@ -54,14 +64,23 @@ class DeviceBatchLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         X, y = self._tensors()
         n = len(X)
+        rank, world = self._rank_and_world()
         if self.shuffle:
-            order = torch.randperm(n).to(X.device)
+            order = torch.randperm(n).to(X.device)  # the same on every rank (EpochSeed)
         else:
             order = torch.arange(n, device=X.device)
+        if world > 1:
+            # Data parallel: every rank takes its share of each global batch, and
+            # draws its own pretext transformations (from the seed and the rank).
+            torch.manual_seed(torch.initial_seed() + 7919 * rank)
         for start in range(0, n, self.batch_size):
             idx = order[start:start + self.batch_size]
             if self.drop_last and len(idx) < self.batch_size:
                 break
+            if world > 1:
+                idx = idx[rank::world]
+                if len(idx) == 0:
+                    idx = order[start:start + 1]
             yb = y.index_select(0, idx.to(y.device)) if isinstance(y, torch.Tensor) else None
             xb = X.index_select(0, idx)
             yield (self.prepare(xb) if self.prepare is not None else xb), yb
@@ -79,13 +98,32 @@ class PretextNet(NeuralNet):
         randomness from the torch RNG. ``None`` trains on ``(X, y)`` as
         given. Tasks hold CPU or numpy state only, so that a fitted net
         pickles onto a machine without CUDA.
+    precision : {"fp32", "bf16", "fp16"}, default="fp32"
+        Mixed precision: forward passes and losses run under
+        ``torch.autocast`` in bfloat16 or float16 (parameters and optimizer
+        state stay float32); ``"fp16"`` scales the loss with a
+        ``torch.amp.GradScaler`` so small gradients do not underflow.
     **kwargs
-        Everything ``skorch.NeuralNet`` accepts.
+        Everything ``skorch.NeuralNet`` accepts (``compile=True`` compiles
+        the module with ``torch.compile``).
     """
 
-    def __init__(self, module, criterion, *args, task: Callable | None = None, **kwargs):
+    def __init__(self, module, criterion, *args, task: Callable | None = None,
+                 precision: str = "fp32", **kwargs):
         super().__init__(module, criterion, *args, **kwargs)
         self.task = task
+        self.precision = precision
+
+    def autocast(self):
+        """The autocast context of ``precision`` (a no-op context for fp32)."""
+        return autocast_context(self.precision, self.device)
+
+    def initialize(self):
+        super().initialize()
+        device_type = str(self.device).split(":")[0]
+        self.grad_scaler_ = (torch.amp.GradScaler(device_type) if self.precision == "fp16"
+                             else None)
+        return self
 
     def _task_batch(self, batch):
         Xi, yi = unpack_data(batch)
@@ -108,26 +146,35 @@ class PretextNet(NeuralNet):
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         inputs, targets = self._task_batch(batch)
-        y_pred = self.infer(inputs, **fit_params)
-        loss = self.get_loss(y_pred, targets, X=inputs, training=True)
-        loss.backward()
+        with self.autocast():
+            y_pred = self.infer(inputs, **fit_params)
+            loss = self.get_loss(y_pred, targets, X=inputs, training=True)
+        scaler = getattr(self, "grad_scaler_", None)
+        (scaler.scale(loss) if scaler is not None else loss).backward()
         return {"loss": loss, "y_pred": y_pred}
 
     def _step_optimizer(self, step_fn):
-        """One forward/backward per batch, then a step of every optimizer.
-
-        skorch passes ``step_fn`` as a closure to *each* optimizer, so a net
-        with two optimizers (IGD's auto-encoder and critic) ran its whole
-        training step twice per batch, the second time after the first
-        update. With several optimizers the step runs once and fills every
-        optimizer's gradients; a single optimizer keeps the closure (LBFGS
-        needs it).
-        """
-        if step_fn is None or len(self._optimizers) == 1:
+        """With fp16 loss scaling, step through the ``GradScaler`` (it takes no closure)."""
+        scaler = getattr(self, "grad_scaler_", None)
+        if scaler is None or step_fn is None:
             return super()._step_optimizer(step_fn)
         step_fn()
         for name in self._optimizers:
-            getattr(self, name + "_").step()
+            scaler.step(getattr(self, name + "_"))
+        scaler.update()
+
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast_context(precision: str, device: str):
+    """``torch.autocast`` for ``precision`` on ``device``; a null context for fp32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r}; expected one of {sorted(PRECISIONS)}.")
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=str(device).split(":")[0], dtype=dtype)
 
 
 def resolve_optimizer(optimizer) -> tuple[type, dict]:
@@ -141,6 +188,62 @@ def resolve_optimizer(optimizer) -> tuple[type, dict]:
     if optimizer == "adam":
         return torch.optim.Adam, {}
     return optimizer, {}
+
+
+def world_size() -> int:
+    """Processes of a data-parallel launch (``torchrun`` / ``accelerate launch``), else 1."""
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _make_accelerated_class():
+    from skorch.hf import AccelerateMixin
+
+    class AcceleratedPretextNet(AccelerateMixin, PretextNet):
+        def _initialize_accelerator(self):
+            # As skorch's, but only modules with trainable parameters are wrapped
+            # (DistributedDataParallel refuses a parameter-free criterion).
+            if self._wrapped_with_accelerator:
+                return self
+            for kind, names in (("criterion", self._criteria), ("module", self._modules)):
+                with self._current_init_context(kind):
+                    for name in names:
+                        m = getattr(self, name + "_")
+                        if isinstance(m, torch.nn.Module) and any(
+                                p.requires_grad for p in m.parameters()):
+                            setattr(self, name + "_", self.accelerator.prepare(m))
+            with self._current_init_context("optimizer"):
+                for name in self._optimizers:
+                    setattr(self, name + "_", self.accelerator.prepare(getattr(self, name + "_")))
+            self._wrapped_with_accelerator = True
+            return self
+
+        def train_step_single(self, batch, **fit_params):
+            self._set_training(True)
+            inputs, targets = self._task_batch(batch)
+            with self.accelerator.autocast():
+                y_pred = self.infer(inputs, **fit_params)
+                loss = self.get_loss(y_pred, targets, X=inputs, training=True)
+            self.accelerator.backward(loss)
+            return {"loss": loss, "y_pred": y_pred}
+
+        def fit(self, X, y=None, **fit_params):
+            super().fit(X, y, **fit_params)
+            # Rank 0's buffers (batch-norm statistics) everywhere, then a plain net.
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                for t in self.module_.state_dict().values():
+                    dist.broadcast(t, 0)
+            dev = self.accelerator.device
+            self.device = "cpu" if dev.type == "cpu" else str(dev)
+            for attr in ("accelerator", "unwrap_after_train", "_wrapped_with_accelerator"):
+                self.__dict__.pop(attr, None)
+            self.__class__ = PretextNet
+            return self
+
+    return AcceleratedPretextNet
 
 
 def build_pretext_net(
@@ -160,6 +263,7 @@ def build_pretext_net(
     schedule: str | Callable[[int, int], float] | None = "cosine",
     seed: int | None = None,
     prepare: Callable | None = None,
+    distributed: bool | None = None,
     **kwargs,
 ) -> PretextNet:
     """Build the configured, uninitialised skorch net every detector trains with.
@@ -171,7 +275,9 @@ def build_pretext_net(
     ``seed`` (so resumed fits match uninterrupted ones), the user's
     ``callbacks`` after ours, and a progress bar when ``verbose``.
     ``prepare`` converts each training batch (see :class:`DeviceBatchLoader`).
-    Extra ``kwargs`` go to the net unchanged (e.g. ``optimizer__betas``).
+    ``distributed`` (default: when ``WORLD_SIZE > 1``) trains data-parallel
+    through Accelerate (``[accelerate]`` extra). Extra ``kwargs`` go to the
+    net unchanged (e.g. ``optimizer__betas``).
     """
     opt_class, opt_defaults = resolve_optimizer(optimizer)
     opt_params = {f"optimizer__{k}": v for k, v in opt_defaults.items()}
@@ -191,6 +297,20 @@ def build_pretext_net(
         cbs.append(("progress", ProgressBar()))
     for i, cb in enumerate(callbacks or ()):
         cbs.append(cb if isinstance(cb, tuple) else (f"user_{i}_{type(cb).__name__}", cb))
+    accel = {}
+    if distributed if distributed is not None else world_size() > 1:
+        if net_class is not PretextNet:
+            raise ValueError(f"Data-parallel training supports single-optimizer pretext nets; "
+                             f"{net_class.__name__} is not one.")
+        try:
+            from accelerate import Accelerator
+        except ImportError as e:
+            raise ImportError("Data-parallel training needs Hugging Face Accelerate: "
+                              "pip install 'skssad[accelerate]'.") from e
+        net_class = _make_accelerated_class()
+        mixed = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[rest.get("precision", "fp32")]
+        accel = dict(accelerator=Accelerator(cpu=str(device) == "cpu", mixed_precision=mixed))
+        device = None  # the accelerator places the module
     return net_class(
         module,
         criterion,
@@ -208,5 +328,56 @@ def build_pretext_net(
         verbose=int(verbose),
         device=device,
         **opt_params,
+        **accel,
         **rest,
     )
+
+
+class CriticNet(PretextNet):
+    """A pretext net whose module has a ``critic`` trained by a second optimizer.
+
+    skorch's documented pattern for two optimizers (``NeuralNet.train_step``):
+    :meth:`initialize_optimizer` builds ``optimizer_`` for every parameter
+    outside ``module_.critic`` and ``critic_optimizer_`` (same class and
+    ``optimizer__`` settings) for the critic; :meth:`train_step` runs one
+    forward pass per batch, steps ``optimizer_`` on the criterion's loss,
+    then ``critic_optimizer_`` on ``criterion_.critic_loss(critic, inputs,
+    y_pred)`` (recorded per batch as ``critic_loss``). The critic follows the
+    main optimizer's learning rate, so one LR schedule drives both. With
+    ``module_.critic = None`` it is an ordinary one-optimizer net. Used by
+    IGD's ACAI critic (igd-interpolated-gaussian-descriptor.txt Eq. 5-6).
+    """
+
+    def _critic(self):
+        return getattr(self.module_, "critic", None)
+
+    def initialize_optimizer(self, *args, **kwargs):
+        named = [(n, p) for n, p in self.module_.named_parameters()
+                 if not n.startswith("critic.")]
+        args_, kwargs_ = self.get_params_for_optimizer("optimizer", named)
+        self.optimizer_ = self.optimizer(*args_, **kwargs_)
+        if self._critic() is not None:
+            args_, kwargs_ = self.get_params_for_optimizer(
+                "optimizer", self._critic().named_parameters())
+            self.critic_optimizer_ = self.optimizer(*args_, **kwargs_)
+        return self
+
+    def train_step(self, batch, **fit_params):
+        self._set_training(True)
+        inputs, targets = self._task_batch(batch)
+        self.optimizer_.zero_grad()
+        y_pred = self.infer(inputs, **fit_params)
+        loss = self.get_loss(y_pred, targets, X=inputs, training=True)
+        loss.backward()
+        self.optimizer_.step()
+        critic = self._critic()
+        if critic is not None:
+            for group in self.critic_optimizer_.param_groups:
+                group["lr"] = self.optimizer_.param_groups[0]["lr"]
+            # zeroing also drops what the main loss's penalty term left on the critic
+            self.critic_optimizer_.zero_grad()
+            critic_loss = self.criterion_.critic_loss(critic, inputs, y_pred)
+            critic_loss.backward()
+            self.critic_optimizer_.step()
+            self.history.record_batch("critic_loss", float(critic_loss.item()))
+        return {"loss": loss, "y_pred": y_pred}

@@ -1,4 +1,4 @@
-"""Validation and conversion of video inputs (DESIGN.md, "Inputs").
+"""Validation, scaling and segment-wise chunking of video inputs (DESIGN.md, "Inputs").
 
 One sample is one video. Accepted layouts:
 
@@ -9,22 +9,84 @@ One sample is one video. Accepted layouts:
 * 2-D ``(n, T)`` univariate time series: one scalar per frame, a frame is
   a ``1x1`` single-channel image.
 
-uint8 is divided by 255; other input is min-max scaled by the range seen in
-``fit`` (no clipping at inference), as the image base does. Inside, a batch
-of videos is one float32 tensor ``(n, T_max, C, H, W)``; frames after the
-end of a shorter video are NaN, so masks and indexing keep lengths aligned.
+The validated videos are kept raw, as one :class:`VideoFrames` store: every
+frame of every video in one ``(F, C, H, W)`` array of the input's dtype (a
+view of the input array where its layout allows, one copy for a list) and
+the videos' lengths. Nothing is converted up front: each chunk of frames
+(scoring) or batch (training) goes through the base's conversion — uint8
+divided by 255, other input min-max scaled in float64 by the range
+:func:`fit_frame_scale` found in ``fit`` (no clipping at inference),
+checked to be finite, cast to float32, moved to the device and resized
+there. So memory stays bounded whatever the number of videos, and
+``X * a + b`` (``a > 0``) scores as ``X``.
+
+Segments (frame-permutation-video §III-A) are never materialised for a
+whole set: a segment is the global index of its first frame, and
+:func:`map_segments` cuts them per chunk.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
-from .base import resize_images
+__all__ = ["VideoFrames", "validate_videos", "check_min_frames", "fit_frame_scale",
+           "segment_starts", "segment_frames", "map_segments",
+           "frame_moments", "minmax_anomaly_scores", "reduce_segments"]
 
-__all__ = ["validate_videos", "videos_to_tensor", "video_lengths"]
+#: Segments per inference chunk and frames per padded base-CNN chunk. Fixed
+#: sizes keep every score bit-identical whatever else is scored with it.
+SEGMENT_CHUNK = 64
+FRAME_CHUNK = 128
+
+
+@dataclass
+class VideoFrames:
+    """Raw frames of a set of videos.
+
+    Attributes
+    ----------
+    frames : ndarray of shape (F, C, H, W)
+        All frames, video after video, in the input's dtype: a
+        channels-first *view* of the channels-last input where its layout
+        allows (indexing it copies only the frames asked for).
+    lengths : ndarray of shape (n_videos,), int64
+    kind : {"video", "series"}
+    """
+
+    frames: np.ndarray
+    lengths: np.ndarray
+    kind: str
+
+    #: The raw store stays in host memory; chunks go to the device.
+    device = "cpu"
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Global index of each video's first frame."""
+        return np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one frame."""
+        return tuple(int(d) for d in self.frames.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, mask) -> VideoFrames:
+        """The videos selected by a boolean mask (numpy or torch)."""
+        mask = np.asarray(mask.cpu() if isinstance(mask, torch.Tensor) else mask, dtype=bool)
+        if mask.shape != self.lengths.shape:
+            raise ValueError(f"Expected a boolean mask of {len(self)} videos; got shape "
+                             f"{mask.shape}.")
+        keep = np.repeat(mask, self.lengths)
+        return VideoFrames(self.frames[keep], self.lengths[mask], self.kind)
 
 
 def _is_ragged(X) -> bool:
@@ -34,48 +96,48 @@ def _is_ragged(X) -> bool:
     return len(shapes) > 1
 
 
-def _frames_tchw(v: np.ndarray, i: int) -> np.ndarray:
-    """One video ``(T,)``, ``(T, H, W)`` or ``(T, H, W, C)`` -> ``(T, C, H, W)``."""
+def _frames_thwc(v: np.ndarray, i: int) -> np.ndarray:
+    """One video ``(T,)``, ``(T, H, W)`` or ``(T, H, W, C)`` -> ``(T, H, W, C)`` (a view)."""
     if v.ndim == 1:
         return v.reshape(-1, 1, 1, 1)
     if v.ndim == 3:
-        return v[:, None]
+        return v[..., None]
     if v.ndim == 4:
         if v.shape[3] > 4:
             raise ValueError(f"Video {i} has shape {v.shape}; expected channels-last frames "
                              "(T, H, W, C) with C <= 4.")
-        return v.transpose(0, 3, 1, 2)
+        return v
     raise ValueError(f"Video {i} has shape {v.shape}; expected (T,), (T, H, W) or "
                      "(T, H, W, C).")
 
 
-def validate_videos(estimator, X, *, reset: bool, min_samples: int = 1):
-    """Check ``X`` and return ``(videos, kind, uint8)``.
+def validate_videos(estimator, X, *, reset: bool, min_samples: int = 1) -> VideoFrames:
+    """Check ``X`` and return its raw :class:`VideoFrames`.
 
-    ``videos`` is an ndarray ``(n, T, C, H, W)`` or, for a list of videos of
-    different lengths, a list of ``(T_i, C, H, W)`` arrays; ``kind`` is
-    ``"series"`` for univariate time series and ``"video"`` otherwise.
     Array input goes through :func:`sklearn.utils.validation.validate_data`
-    (so ``n_features_in_`` is the number of frames of 2-D input, and 2-D
+    (so ``n_features_in_`` is the number of frames of array input, and 2-D
     input at inference must have as many time steps as in fit); longer or
-    shorter videos are fine for 4-D/5-D input and lists.
+    shorter videos are fine for 4-D/5-D input and lists. NaN and inf are
+    refused with scikit-learn's message.
     """
     if _is_ragged(X):
-        vids, uint8 = [], True
+        vids = []
         for i, v in enumerate(X):
             a = check_array(v, ensure_2d=False, allow_nd=True, dtype="numeric",
                             ensure_min_samples=1, input_name=f"video {i}")
-            uint8 &= a.dtype == np.uint8
-            vids.append(_frames_tchw(a, i))
+            vids.append(_frames_thwc(a, i))
         shapes = {v.shape[1:] for v in vids}
         if len(shapes) > 1:
-            raise ValueError(f"All videos must have the same frame shape (C, H, W); got "
+            raise ValueError(f"All videos must have the same frame shape (H, W, C); got "
                              f"{sorted(shapes)}.")
         if len(vids) < min_samples:
             raise ValueError(f"Found {len(vids)} video(s) while a minimum of {min_samples} "
                              "is required.")
+        dtype = np.result_type(*[v.dtype for v in vids])
         kind = "series" if np.ndim(X[0]) == 1 else "video"
-        return vids, kind, bool(uint8)
+        frames = np.concatenate([v.astype(dtype, copy=False) for v in vids])
+        return VideoFrames(frames.transpose(0, 3, 1, 2),
+                           np.asarray([len(v) for v in vids], dtype=np.int64), kind)
     # Unknown array-likes take validate_data's path (they may refuse np.ndim).
     ndim = (X.ndim if hasattr(X, "ndim") else
             np.ndim(X) if isinstance(X, (list, tuple)) else 2)
@@ -84,70 +146,189 @@ def validate_videos(estimator, X, *, reset: bool, min_samples: int = 1):
                           ensure_min_samples=min_samples)
     else:
         A = check_array(X, allow_nd=True, dtype="numeric", ensure_min_samples=min_samples)
+    n, kind = A.shape[0], "video"
     if A.ndim == 2:
-        return A.reshape(*A.shape, 1, 1, 1), "series", A.dtype == np.uint8
-    if A.ndim == 4:
-        return A[:, :, None], "video", A.dtype == np.uint8
-    if A.ndim == 5:
+        frames, kind = A.reshape(-1, 1, 1, 1), "series"
+    elif A.ndim == 4:
+        frames = A.reshape(-1, *A.shape[2:], 1)
+    elif A.ndim == 5:
         if A.shape[4] > 4:
             raise ValueError(f"Expected channels-last videos (n, T, H, W, C) with C <= 4; got "
                              f"shape {A.shape}. Transpose channels-first input.")
-        return A.transpose(0, 1, 4, 2, 3), "video", A.dtype == np.uint8
-    raise ValueError(f"Expected videos as 5-D (n, T, H, W, C), 4-D (n, T, H, W), a list of "
-                     f"videos, or 2-D (n, T) time series; got {A.ndim}-D input of shape "
-                     f"{A.shape}.")
+        frames = A.reshape(-1, *A.shape[2:])
+    else:
+        raise ValueError(f"Expected videos as 5-D (n, T, H, W, C), 4-D (n, T, H, W), a list "
+                         f"of videos, or 2-D (n, T) time series; got {A.ndim}-D input of "
+                         f"shape {A.shape}.")
+    return VideoFrames(frames.transpose(0, 3, 1, 2), np.full(n, A.shape[1], dtype=np.int64),
+                       kind)
 
 
-def video_lengths(videos: torch.Tensor) -> torch.Tensor:
-    """Frames of each video in a NaN-padded ``(n, T, C, H, W)`` tensor, ``(n,)`` int64."""
-    valid = ~torch.isnan(videos.flatten(2)[:, :, 0])
-    return valid.sum(1)
-
-
-def videos_to_tensor(estimator, X, *, reset: bool, min_frames: int, need: str,
-                     input_size: int | None, device) -> torch.Tensor:
-    """Validate, scale and resize videos; return a NaN-padded ``(n, T, C, H, W)`` tensor.
-
-    On ``reset`` the estimator gets ``scale_``, ``input_shape_`` (frame
-    ``(C, H, W)``) and ``video_kind_``. Frames of videos are resized to
-    ``input_size``; time-series frames stay ``1x1``. A video with fewer than
-    ``min_frames`` frames raises a ValueError that states ``need`` (why).
-    """
-    vids, kind, uint8 = validate_videos(estimator, X, reset=reset,
-                                        min_samples=estimator._min_samples if reset else 1)
-    ragged = isinstance(vids, list)
-    lengths = [len(v) for v in vids] if ragged else [vids.shape[1]] * len(vids)
-    frame_shape = tuple(vids[0].shape[1:]) if ragged else tuple(vids.shape[2:])
-    short = [i for i, t in enumerate(lengths) if t < min_frames]
-    if short:
-        i = short[0]
-        extra = (f" (X has {lengths[i]} feature(s) per sample, read as a time series)"
-                 if kind == "series" and not ragged else "")
+def check_min_frames(videos: VideoFrames, min_frames: int, need: str, *,
+                     array_series: bool = False) -> None:
+    """Raise a ValueError naming ``need`` when a video has fewer than ``min_frames`` frames."""
+    short = np.flatnonzero(videos.lengths < min_frames)
+    if short.size:
+        i = int(short[0])
+        t = int(videos.lengths[i])
+        extra = (f" (X has {t} feature(s) per sample, read as a time series)"
+                 if array_series else "")
         raise ValueError(f"Each video needs at least {min_frames} frames for one segment "
-                         f"({need}); video {i} has {lengths[i]} frame(s){extra}.")
-    if reset:
-        estimator.input_shape_ = frame_shape
-        estimator.video_kind_ = kind
-        if uint8:
-            estimator.scale_ = (0.0, 255.0)
-        else:
-            lo = min(float(np.min(v)) for v in vids)
-            hi = max(float(np.max(v)) for v in vids)
-            estimator.scale_ = (lo, hi if hi > lo else lo + 1.0)
-    elif frame_shape != estimator.input_shape_:
-        raise ValueError(f"X holds frames of shape (C, H, W)={frame_shape}, but "
-                         f"{type(estimator).__name__} was fitted on {estimator.input_shape_}.")
-    lo, hi = estimator.scale_
-    if ragged:
-        t_max = max(lengths)
-        padded = np.full((len(vids), t_max, *frame_shape), np.nan, dtype=np.float32)
-        for i, v in enumerate(vids):
-            padded[i, :len(v)] = v
-        vids = padded
-    arr = (np.asarray(vids, dtype=np.float32) - np.float32(lo)) / np.float32(hi - lo)
-    t = torch.from_numpy(np.ascontiguousarray(arr)).to(device)
-    if estimator.video_kind_ == "series" or input_size is None:
-        return t
-    n, T = t.shape[:2]
-    frames = resize_images(t.reshape(n * T, *t.shape[2:]), input_size)
-    return frames.reshape(n, T, *frames.shape[1:])
+                         f"({need}); video {i} has {t} frame(s){extra}.")
+
+
+def fit_frame_scale(videos: VideoFrames) -> tuple[float, float]:
+    """The fitted range ``(lo, hi)``: ``(0, 255)`` for uint8, else the data's min and max.
+
+    Computed in float64; a range that is not finite (``hi - lo`` overflows)
+    raises a ValueError, since no scaling could make such data usable.
+    """
+    if videos.frames.dtype == np.uint8:
+        return 0.0, 255.0
+    lo, hi = float(np.min(videos.frames)), float(np.max(videos.frames))
+    if not np.isfinite(hi - lo):
+        raise ValueError(f"The range of X, [{lo!r}, {hi!r}], is not finite in float64 "
+                         "(max - min overflows); expected values whose range fits in "
+                         "float64. Rescale X.")
+    # Constant data: any unit works, but one that survives a large offset.
+    return lo, hi if hi > lo else lo + max(1.0, abs(lo) * 1e-6)
+
+
+def segment_starts(lengths: np.ndarray, M: int, skip: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every segment of every video as ``(start, owner)``, both ``(S,)`` int64.
+
+    §III-A: a video of ``N`` frames has ``Z = N - span + 1`` segments, one
+    frame apart (``span = (M-1)(skip+1)+1``); ``start`` is the global index
+    (into :attr:`VideoFrames.frames`) of a segment's first frame and
+    ``owner`` its video.
+    """
+    span = (int(M) - 1) * (int(skip) + 1) + 1
+    lengths = np.asarray(lengths, dtype=np.int64)
+    z = np.maximum(lengths - span + 1, 0)
+    owner = np.repeat(np.arange(len(lengths)), z)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    first = np.concatenate([[0], np.cumsum(z)[:-1]]).astype(np.int64)
+    within = np.arange(int(z.sum()), dtype=np.int64) - np.repeat(first, z)
+    return np.repeat(offsets, z) + within, owner.astype(np.int64)
+
+
+def segment_frames(starts, M: int, skip: int):
+    """``(S,)`` segment starts -> ``(S, M)`` global frame indices (numpy or torch)."""
+    step = int(skip) + 1
+    if isinstance(starts, torch.Tensor):
+        return starts[:, None] + step * torch.arange(int(M), device=starts.device)
+    return np.asarray(starts)[:, None] + step * np.arange(int(M))
+
+
+def _padded(x: torch.Tensor, size: int) -> torch.Tensor:
+    if len(x) == size:
+        return x
+    return torch.cat([x, x.new_zeros((size - len(x), *x.shape[1:]))])
+
+
+def map_segments(videos: VideoFrames, starts: np.ndarray, M: int, skip: int,
+                 featurize: Callable[[np.ndarray], torch.Tensor],
+                 segment_fn: Callable[[torch.Tensor], torch.Tensor], *,
+                 segment_chunk: int = SEGMENT_CHUNK) -> torch.Tensor:
+    """``segment_fn`` of every segment, cut and featurised one chunk at a time.
+
+    For each chunk of ``segment_chunk`` segments, the distinct frames they
+    use are read raw and featurised once (``featurize``: raw
+    ``(f, C, H, W)`` -> ``(f, d)``, e.g. the base CNN in padded chunks, as
+    :func:`padded_frame_features` or the base's chunk mapper); the features
+    are arranged as ``(segment_chunk, M, d)`` in true frame order,
+    zero-padded to exactly ``segment_chunk`` segments, and ``segment_fn``
+    maps them to ``(segment_chunk, ...)``. Peak memory is one chunk's frames
+    and features, whatever the number of videos; fixed sizes keep results
+    batch-independent. Call under ``torch.no_grad()``. Returns the
+    concatenated outputs on CPU, padding trimmed.
+    """
+    out = []
+    for c in range(0, len(starts), segment_chunk):
+        idx = segment_frames(starts[c:c + segment_chunk], M, skip)
+        uniq, inv = np.unique(idx, return_inverse=True)
+        feats = featurize(videos.frames[uniq])
+        inv = torch.from_numpy(inv.reshape(idx.shape)).to(feats.device)
+        out.append(segment_fn(_padded(feats[inv], segment_chunk))[:len(idx)].cpu())
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def frame_moments(videos: VideoFrames, prepare: Callable[[np.ndarray], torch.Tensor], *,
+                  max_frames: int = 4096, chunk: int = FRAME_CHUNK) -> tuple[np.ndarray, ...]:
+    """Per-channel mean and std of prepared frames, from at most ``max_frames`` of them.
+
+    Evenly spaced frames, accumulated chunk by chunk in float64, so the
+    fitted standardisation never needs the whole set in memory.
+    """
+    n = len(videos.frames)
+    pick = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(np.int64))
+    s1 = s2 = 0.0
+    count = 0
+    for c in range(0, len(pick), chunk):
+        x = prepare(videos.frames[pick[c:c + chunk]]).double()
+        s1 = s1 + x.sum((0, 2, 3)).cpu().numpy()
+        s2 = s2 + (x * x).sum((0, 2, 3)).cpu().numpy()
+        count += x.shape[0] * x.shape[2] * x.shape[3]
+    mean = s1 / count
+    var = np.maximum(s2 / count - mean ** 2, 0.0) * count / max(count - 1, 1)
+    return mean, np.sqrt(var)
+
+
+def reduce_segments(losses: np.ndarray, owner: np.ndarray, n_videos: int, how: str,
+                    top_k: int = 3) -> np.ndarray:
+    """A video's anomaly from its segments' anomaly scores: ``"mean"``, ``"max"`` or ``"top_k"``.
+
+    ``"top_k"`` is the mean of the ``min(top_k, Z)`` largest scores of the
+    video: between the mean (an event spread over the clip) and the max (a
+    short event) — what surveillance users need to find events in time.
+    """
+    losses = np.asarray(losses, dtype=np.float64)
+    if how == "mean":
+        return np.bincount(owner, weights=losses, minlength=n_videos) / np.bincount(
+            owner, minlength=n_videos)
+    order = np.lexsort((-losses, owner))  # by video, then descending score
+    ranked, who = losses[order], owner[order]
+    first = np.searchsorted(who, np.arange(n_videos))
+    rank = np.arange(len(who)) - first[who]
+    k = 1 if how == "max" else int(top_k)
+    keep = rank < k
+    counts = np.bincount(who[keep], minlength=n_videos)
+    return np.bincount(who[keep], weights=ranked[keep], minlength=n_videos) / counts
+
+
+def minmax_anomaly_scores(segment_losses):
+    """Eq. (9): min-max normalise segment anomaly scores over the whole test set to [0, 1].
+
+    Parameters
+    ----------
+    segment_losses : ndarray of shape (n_videos, Z) or list of 1-D arrays
+        The output of
+        :meth:`~skssad.FramePermutationDetector.anomaly_segments` (higher =
+        more anomalous).
+
+    Returns
+    -------
+    A : same structure as ``segment_losses``
+        ``(L - min L) / (max L - min L)``, min and max over all segments of
+        all videos given (all zeros when every loss is equal). Higher = more
+        anomalous. Not part of ``score_samples`` because it depends on the
+        whole test set.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skssad import minmax_anomaly_scores
+    >>> minmax_anomaly_scores(np.array([[1.0, 3.0], [2.0, 5.0]])).tolist()
+    [[0.0, 0.5], [0.25, 1.0]]
+    """
+    parts = ([np.asarray(s, dtype=np.float64) for s in segment_losses]
+             if isinstance(segment_losses, list) else None)
+    flat = (np.concatenate(parts) if parts is not None
+            else np.asarray(segment_losses, dtype=np.float64).ravel())
+    if flat.size == 0:
+        raise ValueError("segment_losses is empty; expected at least one segment loss.")
+    lo, hi = flat.min(), flat.max()
+    span = hi - lo if hi > lo else 1.0
+    if parts is not None:
+        return [(p - lo) / span for p in parts]
+    return (np.asarray(segment_losses, dtype=np.float64) - lo) / span

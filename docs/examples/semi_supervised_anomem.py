@@ -10,18 +10,19 @@ from sklearn.datasets import load_digits
 
 from skssad import AnoMemDetector
 from skssad.metrics import anomaly_auroc
+from skssad.profiles import profile_settings
 
 torch.set_num_threads(1)
 X, digit = load_digits(return_X_y=True)
 rng = np.random.RandomState(0)
-normal = X[digit == 0][:80]
-known = X[rng.choice(np.flatnonzero(digit != 0), 8, replace=False)]  # 10% labelled anomalies
+train, test = np.arange(len(X)) < 900, np.arange(len(X)) >= 900  # score held-out digits only
+normal = X[train & (digit == 0)]
+known = X[rng.choice(np.flatnonzero(train & (digit != 0)), 8, replace=False)]  # ~10% labelled
 X_train = np.concatenate([normal, known])
 y_train = np.r_[np.ones(len(normal)), -np.ones(len(known))]
 
-tiny = dict(depth=10, width=8, n_memory=(16, 16), input_size=16, max_epochs=2,
-            supervised_epochs=5, batch_size=32, random_state=0)
-X_test, y_test = X[::6], np.where(digit[::6] == 0, 1, -1)
+tiny = {**profile_settings("anomem", "tiny")[0], "supervised_epochs": 10, "random_state": 0}
+X_test, y_test = X[test], np.where(digit[test] == 0, 1, -1)
 for name, y in [("one-class", None), ("semi-supervised", y_train)]:
     det = AnoMemDetector(**tiny).fit(X_train if y is not None else normal, y)
     print(f"{name}: AUROC {anomaly_auroc(y_test, det.score_samples(X_test)):.3f}")

@@ -3,7 +3,7 @@
 from ._anomem import AnoMemDetector
 from ._frame_permutation import FramePermutationDetector, minmax_anomaly_scores
 from ._geometric import GeometricTransformDetector
-from ._igd import IGDDetector, overlay_anomaly_map
+from ._igd import IGDDetector
 from ._puzzle_tint_color import PuzzleTintColorDetector
 
 __all__ = [
@@ -13,5 +13,4 @@ __all__ = [
     "IGDDetector",
     "PuzzleTintColorDetector",
     "minmax_anomaly_scores",
-    "overlay_anomaly_map",
 ]

@@ -10,6 +10,7 @@ double hinge (Eq. 10-12); scales are fused by Eq. (13).
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,98 +19,32 @@ import torch.nn.functional as F
 from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_is_fitted
 from skorch.dataset import unpack_data
-from torch import nn
 
-from ..base import INFERENCE_CHUNK, BaseDetector, Interval, StrOptions, padded_chunks
+from ..base import BaseDetector, Interval, StrOptions
 from ..losses import ContrastedMemoryLoss, DoubleHingeLoss
 from ..nets import Standardize
-from ..nets.hopfield import HopfieldMemory
+from ..nets.anomem import MultiScaleMemoryNet, ScaleDistanceHeads, UniformRetrievalWarning
+from ..nets.hopfield import NORMALIZATIONS, effective_slots, hopfield_attention
 from ..nets.resnet import RESNET_BLOCKS, ResNet
 from ..tasks.contrastive import ContrastiveTask
 from ..training import PretextNet
 
-__all__ = ["AnoMemDetector", "AnoMemModule", "ContrastedMemoryNet", "ScaleDistanceHeads"]
+__all__ = ["AnoMemDetector"]
+
+#: median effective slots per query above this share of the memory warns
+UNIFORM_SHARE = 0.5
 
 
-class AnoMemModule(nn.Module):
-    """Backbone ``f`` with Hopfield memories ``HF^(s)`` after the tapped stages."""
+class _LabelledTaskNet(PretextNet):
+    """PretextNet whose task also sees the batch labels: ``task(x, y) -> (inputs, targets)``.
 
-    def __init__(self, backbone: ResNet, scales, n_memory, beta: float, n_steps: int,
-                 deviation: str = "cosine"):
-        super().__init__()
-        self.deviation = deviation
-        self.backbone = backbone
-        self.scales = tuple(int(s) for s in scales)
-        self.memories = nn.ModuleList(
-            HopfieldMemory(backbone.channels[s - 1], n, beta, n_steps)
-            for s, n in zip(self.scales, n_memory, strict=True))
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        maps = self.backbone.forward_stages(x)
-        return [maps[s - 1] for s in self.scales]
-
-    def deviations(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Eq. (8): ``Delta^(s) = z^(s) - HF^(s)(z^(s))`` for every tapped scale.
-
-        With ``deviation="cosine"`` both vectors are L2-normalised first: the
-        contrastive loss (Eq. 5) only constrains directions, so the norms of
-        the learned patterns carry no information about normality.
-        """
-        out = []
-        for z, mem in zip(self(x), self.memories, strict=True):
-            r = mem.retrieve_map(z)
-            if self.deviation == "cosine":
-                z, r = F.normalize(z, dim=1), F.normalize(r, dim=1)
-            out.append(z - r)
-        return out
-
-
-class ContrastedMemoryNet(PretextNet):
-    """Alg. 1 as a skorch train step: two views, memory on normal first-branch features."""
-
-    def _views(self, batch):
-        Xi, yi = unpack_data(batch)
-        y = (yi if yi is not None else torch.ones(len(Xi), device=Xi.device)).float()
-        v1, v2 = self.task(Xi)
-        return v1, v2, y
-
-    def _loss(self, batch, training: bool):
-        v1, v2, y = self._views(batch)
-        # Both branches in one forward pass (batch statistics shared, as SimCLR).
-        zs = self.module_(torch.cat([v1, v2]))
-        z1s = [z[:len(v1)] for z in zs]
-        z2s = [z[len(v1):] for z in zs]
-        return self.criterion_(z1s, z2s, y, self.module_.memories)
-
-    def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
-        loss = self._loss(batch, True)
-        loss.backward()
-        return {"loss": loss, "y_pred": None}
-
-    def validation_step(self, batch, **fit_params):
-        self._set_training(False)
-        with torch.no_grad():
-            loss = self._loss(batch, False)
-        return {"loss": loss, "y_pred": None}
-
-
-class ScaleDistanceHeads(nn.Module):
-    """Eq. (10): per scale, average pooling ``phi`` then a two-layer MLP ``g^(s)``.
-
-    Takes the concatenated pooled deviations ``(B, sum_s C_s p^2)`` and
-    returns one anomaly distance per scale ``(B, S)``.
+    Eq. (3) needs ``y`` (1 normal, 0 known anomaly) inside the contrastive
+    step; everything else is PretextNet's train step.
     """
 
-    def __init__(self, dims, hidden: int):
-        super().__init__()
-        self.dims = tuple(int(d) for d in dims)
-        self.mlps = nn.ModuleList(nn.Sequential(nn.Linear(d, hidden), nn.ReLU(),
-                                                nn.Linear(hidden, 1)) for d in self.dims)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        parts = torch.split(x, self.dims, dim=1)
-        return torch.cat([g(p) for g, p in zip(self.mlps, parts, strict=True)], dim=1)
+    def _task_batch(self, batch):
+        Xi, yi = unpack_data(batch)
+        return self.task(Xi, yi)
 
 
 class AnoMemDetector(BaseDetector):
@@ -120,13 +55,22 @@ class AnoMemDetector(BaseDetector):
     SimCLR's NT-Xent (τ) between two augmented views, where the spatial
     feature vectors of the first view of *normal* samples are replaced by
     their memory recollection (Eq. 3), on a random share ``r^(s)`` of the
-    positions, scales weighted by ``λ^(s) = 2^(s-1)``, plus the variance loss
-    (Eq. 6). Second stage (§3.2): with no labelled anomaly (``y`` has no
-    ``-1``), a scale's anomaly score is ``‖z^(s) − HF^(s)(z^(s))‖₂`` (Eq. 8-9);
-    with labelled anomalies, a per-scale average pooling + two-layer MLP is
-    trained on the deviation maps with the double-hinge loss (Eq. 10-12).
+    positions, plus the variance loss (Eq. 6). Second stage (§3.2): with no
+    labelled anomaly (``y`` has no ``-1``), a scale's anomaly score is the
+    norm of the deviation ``Δ^(s) = z^(s) − HF^(s)(z^(s))`` (Eq. 8-9); with
+    labelled anomalies, a per-scale average pooling + two-layer MLP is
+    trained on the deviation maps with the double-hinge loss (Eq. 10-12),
+    with SGD (Nesterov) and cosine annealing as the first stage (§4.2).
     Scales are fused by Eq. (13); ``score_samples`` returns minus that
     anomaly score, so higher means more normal.
+
+    The memory (:class:`~skssad.nets.hopfield.HopfieldMemory`) works on
+    layer-normalised queries and patterns by default (``normalize="layer"``,
+    as Ramsauer et al.'s Hopfield layer): with β = 2 on raw features of a
+    small backbone, Eq. (1) returned a near-uniform average of the memory
+    (issue 17); on the normalised scale β = 2 gives a recollection of a few
+    patterns, and ``training_health_`` records how many
+    (``effective_slots``, exp of the attention entropy).
 
     Parameters
     ----------
@@ -135,24 +79,44 @@ class AnoMemDetector(BaseDetector):
     n_memory : tuple of int, default=(512, 256)
         Hopfield layer sizes ``N_Mem^(s)``, one per scale.
     beta : float, default=2.0
-        Hopfield inverse temperature.
-    n_retrieval_steps : int, default=1
-        Iterations of Eq. (1).
+        Hopfield inverse temperature (§4.2: 2).
+    n_retrieval_steps : int, default=3
+        Most iterations of Eq. (1); at inference they stop at the fixed point
+        (max change below 1e-4), the paper's "until convergence".
+    normalize : {"layer", "cosine", "none"}, default="layer"
+        Scale of queries and patterns in Eq. (1): "layer" layer-normalises
+        both (Ramsauer et al.; ours, the paper does not say), "cosine" puts β
+        on the cosine, "none" is Eq. (1) on raw features.
     sampling_ratio : tuple of float, default=(0.3, 1.0)
         ``r^(s)`` of Eq. (7), one per scale.
     tau : float, default=0.1
         NT-Xent temperature.
     lambda_v : float, default=0.05
-        Variance-loss weight ``λ_V``.
+        Variance-loss weight ``λ_V`` (Eq. 6-7).
     margin : float, default=2.0
         Double-hinge margin ``M`` (Eq. 11).
-    deviation : {"cosine", "l2"}, default="cosine"
-        "l2" is Eq. (8) literally; "cosine" normalises ``z`` and ``HF(z)``
-        per position before the difference (not in the paper; the NT-Xent
-        training only fixes directions; digits class 3: 0.77 vs 0.52 AUROC).
+    deviation : {"l2", "cosine"}, default="l2"
+        One-class score of a scale. "l2" is Eq. (8)-(9): ``‖z − HF(z)‖₂``
+        over the whole map (``z`` in the memory's query space). "cosine"
+        (ours) L2-normalises ``z`` and ``HF(z)`` per position before the
+        difference, so only directions count.
+    scale_weights : {"paper", "uniform"} or tuple of float, default="paper"
+        ``λ^(s)`` of Eq. (7) and (13): "paper" is ``2^(s−1)`` with ``s``
+        counted over the tapped scales (§4.2), "uniform" weights all scales
+        equally, a tuple gives one weight per scale.
     memory : {"hopfield", "kmeans"}, default="hopfield"
-        "kmeans" is the ablation of Table 4(b): plain SimCLR, then k-means
-        centroids of the normal feature vectors replace the learned patterns.
+        "kmeans" is the baseline of Table 4(b): plain SimCLR, then k-means
+        centroids of the normal feature vectors, and the closest centroid as
+        the recollection (§4.4).
+    negatives : {None, "rotation"}, default=None
+        None is Alg. 1. "rotation" (ours, after CSI and Sohn et al.) adds a
+        third branch of views of the batch rotated by 90/180/270°, used as
+        extra negatives in NT-Xent, so that the one-class contrastive stage
+        cannot reach its optimum by spreading the normal class uniformly.
+    memory_init : {"random", "data"}, default="random"
+        "random" is Alg. 1 (random patterns). "data" (ours) starts the
+        patterns at query vectors of random normal training positions, so
+        that a sharp retrieval does not leave most slots unused.
     depth : int, default=18
         ResNet depth (10, 18, 34, 50).
     width : int, default=64
@@ -162,28 +126,38 @@ class AnoMemDetector(BaseDetector):
     hidden : int, default=64
         Hidden units of each MLP ``g^(s)``.
     supervised_epochs : int, default=30
-        Epochs of the semi-supervised second stage (Adam, lr 1e-3).
-    crop_scale : tuple of float, default=(0.3, 1.0)
-        Area range of the random resized crop.
+        Epochs of the semi-supervised second stage.
+    supervised_lr : float, default=0.01
+        Learning rate of the second stage (SGD Nesterov, cosine; the value
+        is ours, §4.2 gives none).
+    crop_scale : tuple of float, default=(0.08, 1.0)
+        Area range of the random resized crop (SimCLR's).
     flip : bool, default=True
-        Random horizontal symmetry in the views (§4.2, as SimCLR). False
-        is beyond the paper: on digits, where a mirrored digit is not a
-        normal sample, learning flip invariance only blurs the normal class.
+        Random horizontal symmetry in the views (§4.2). False is beyond the
+        paper (a mirrored digit is not a normal digit).
     input_size, image_shape, contamination, max_epochs, batch_size, lr, optimizer, \
 weight_decay, callbacks, verbose, device, random_state
         As in :class:`~skssad.base.BaseDetector` (defaults: input 32, 20 epochs,
-        batch 64, lr 0.05, SGD Nesterov).
+        batch 64, lr 0.05, SGD Nesterov, cosine annealing).
 
     Attributes
     ----------
-    net_ : ContrastedMemoryNet
-        The first-stage skorch net (``net_.history``).
+    net_ : skorch net
+        The first-stage net (``net_.history``; ``net_.module_`` is a
+        :class:`~skssad.nets.anomem.MultiScaleMemoryNet`).
     head_net_ : skorch net or None
         The semi-supervised second stage, None in the one-class setting.
     semi_supervised_ : bool
         Whether labelled anomalies were used.
     scale_weights_ : ndarray
-        ``λ^(s) = 2^(s-1)`` for the tapped scales (s counted 1..S).
+        ``λ^(s)`` used for the tapped scales.
+    memory_health_ : dict
+        Per scale ``s``: ``effective_slots`` (median over normal training
+        positions of exp of the attention entropy), ``max_weight`` (mean
+        largest attention weight), ``slots_used`` (share of slots that are
+        some position's nearest), ``pattern_spread`` (RMS distance of the
+        stored patterns to their mean, in units of the query norm).
+        Also in ``training_health_`` when the base records health.
     offset_, device_, input_shape_, n_features_in_
 
     See Also
@@ -192,21 +166,17 @@ weight_decay, callbacks, verbose, device, random_state
 
     Notes
     -----
-    The one-class score is only as good as the first stage. With a tiny
-    backbone the retrieval of Eq. (1) at β = 2 is a soft average over many
-    patterns (feature norms are small, so ``β ξ X`` is flat): the learned
-    memory then acts as a smooth map that reproduces normal directions,
-    and the deviation behaves like a distance to the normal manifold. A
-    sharper memory (β = 8) trains worse on MNIST, since a near-one-hot
-    recollection cannot keep the instances of a batch apart in NT-Xent.
-    The literal ``"l2"`` deviation scales with ``‖z‖``, which the
-    contrastive loss leaves free and which is often *larger* on the normal
-    class, so it can rank anomalies as more normal; ``"cosine"`` avoids it.
+    Warns :class:`~skssad.nets.anomem.UniformRetrievalWarning` when, on
+    the normal training data, the median query spreads over more than half
+    of a memory: the recollection is then an average, not a prototype.
 
     References
     ----------
     .. [1] L. Jézéquel, N.-S. Vu, J. Beaudet and A. Histace, "Anomaly Detection
        via Multi-Scale Contrasted Memory" (anomem-contrasted-memory.txt).
+    .. [2] H. Ramsauer et al., "Hopfield Networks is All You Need", ICLR 2021.
+    .. [3] J. Tack et al., "CSI: Novelty Detection via Contrastive Learning on
+       Distributionally Shifted Instances", NeurIPS 2020.
 
     Examples
     --------
@@ -226,43 +196,54 @@ weight_decay, callbacks, verbose, device, random_state
         "n_memory": [tuple, list],
         "beta": [Interval(Real, 0, None, closed="neither")],
         "n_retrieval_steps": [Interval(Integral, 1, None, closed="left")],
+        "normalize": [StrOptions(set(NORMALIZATIONS))],
         "sampling_ratio": [tuple, list],
         "tau": [Interval(Real, 0, None, closed="neither")],
         "lambda_v": [Interval(Real, 0, None, closed="left")],
         "margin": [Interval(Real, 0, None, closed="neither")],
         "memory": [StrOptions({"hopfield", "kmeans"})],
         "deviation": [StrOptions({"cosine", "l2"})],
+        "scale_weights": [StrOptions({"paper", "uniform"}), tuple, list],
+        "negatives": [StrOptions({"rotation"}), None],
+        "memory_init": [StrOptions({"random", "data"})],
         "depth": [Interval(Integral, 10, 50, closed="both")],
         "width": [Interval(Integral, 1, None, closed="left")],
         "pool_size": [Interval(Integral, 1, None, closed="left")],
         "hidden": [Interval(Integral, 1, None, closed="left")],
         "supervised_epochs": [Interval(Integral, 1, None, closed="left")],
+        "supervised_lr": [Interval(Real, 0, None, closed="neither")],
         "crop_scale": [tuple, list],
         "flip": ["boolean"],
     }
 
-    def __init__(self, *, scales=(3, 4), n_memory=(512, 256), beta=2.0, n_retrieval_steps=1,
-                 sampling_ratio=(0.3, 1.0), tau=0.1, lambda_v=0.05, margin=2.0,
-                 deviation="cosine", memory="hopfield", depth=18, width=64, pool_size=2, hidden=64,
-                 supervised_epochs=30, crop_scale=(0.3, 1.0), flip=True, input_size=32,
-                 image_shape=None, contamination=0.1, max_epochs=20, batch_size=64, lr=0.05,
-                 optimizer="sgd", weight_decay=5e-4, callbacks=None, verbose=0, device="auto",
-                 random_state=None):
+    def __init__(self, *, scales=(3, 4), n_memory=(512, 256), beta=2.0, n_retrieval_steps=3,
+                 normalize="layer", sampling_ratio=(0.3, 1.0), tau=0.1, lambda_v=0.05,
+                 margin=2.0, deviation="l2", scale_weights="paper", memory="hopfield",
+                 negatives=None, memory_init="random", depth=18, width=64, pool_size=2, hidden=64,
+                 supervised_epochs=30, supervised_lr=0.01, crop_scale=(0.08, 1.0), flip=True,
+                 input_size=32, image_shape=None, contamination=0.1, max_epochs=20,
+                 batch_size=64, lr=0.05, optimizer="sgd", weight_decay=5e-4, callbacks=None,
+                 verbose=0, device="auto", random_state=None):
         self.scales = scales
         self.n_memory = n_memory
         self.beta = beta
         self.n_retrieval_steps = n_retrieval_steps
+        self.normalize = normalize
         self.sampling_ratio = sampling_ratio
         self.tau = tau
         self.lambda_v = lambda_v
         self.margin = margin
         self.deviation = deviation
+        self.scale_weights = scale_weights
         self.memory = memory
+        self.negatives = negatives
+        self.memory_init = memory_init
         self.depth = depth
         self.width = width
         self.pool_size = pool_size
         self.hidden = hidden
         self.supervised_epochs = supervised_epochs
+        self.supervised_lr = supervised_lr
         self.crop_scale = crop_scale
         self.flip = flip
         self.input_size = input_size
@@ -283,7 +264,10 @@ weight_decay, callbacks, verbose, device, random_state
         scales = tuple(int(s) for s in self.scales)
         if not scales or any(s not in (1, 2, 3, 4) for s in scales):
             raise ValueError(f"scales must be ResNet stages among 1-4, got {self.scales}.")
-        for name in ("n_memory", "sampling_ratio"):
+        names = ["n_memory", "sampling_ratio"]
+        if not isinstance(self.scale_weights, str):
+            names.append("scale_weights")
+        for name in names:
             if len(getattr(self, name)) != len(scales):
                 raise ValueError(f"{name} needs one entry per scale ({len(scales)}), "
                                  f"got {getattr(self, name)}.")
@@ -292,93 +276,194 @@ weight_decay, callbacks, verbose, device, random_state
                              f"{self.sampling_ratio}.")
         if int(self.depth) not in RESNET_BLOCKS:
             raise ValueError(f"depth must be one of {sorted(RESNET_BLOCKS)}, got {self.depth}.")
-        return scales
+        if self.scale_weights == "paper":
+            # §4.2: lambda^(s) = 2^(s-1), s counted over the tapped scales.
+            weights = 2.0 ** np.arange(len(scales))
+        elif self.scale_weights == "uniform":
+            weights = np.ones(len(scales))
+        else:
+            weights = np.asarray(self.scale_weights, dtype=float)
+            if np.any(weights < 0) or weights.sum() <= 0:
+                raise ValueError(f"scale_weights must be non-negative with a positive sum, "
+                                 f"got {self.scale_weights}.")
+        return scales, weights
 
     # ------------------------------------------------------------------ training
     def _fit_tensor(self, X, y=None):
-        scales = self._check_scale_params()
+        scales, self.scale_weights_ = self._check_scale_params()
         y01 = (np.ones(len(X)) if y is None else (np.asarray(y) != -1)).astype(np.float32)
         if y01.sum() < 1:
             raise ValueError("fit needs at least one normal sample (y != -1).")
-        normal = torch.from_numpy(y01 > 0).to(X.device)
         self.semi_supervised_ = bool((y01 == 0).any())
-        # Eq. (7): lambda^(s) = 2^(s-1), s counted over the tapped scales.
-        self.scale_weights_ = 2.0 ** np.arange(len(scales))
+        normal = torch.from_numpy(y01 > 0).to(X.device)
         backbone = ResNet(X.shape[1], int(self.depth), self.width,
-                          preprocess=Standardize.fitted(X[normal]))
-        module = AnoMemModule(backbone, scales, self.n_memory, self.beta,
-                              self.n_retrieval_steps, self.deviation)
-        use_memory = self.memory == "hopfield"
+                          preprocess=Standardize(*self._channel_stats(X[normal])))
+        module = MultiScaleMemoryNet(backbone, scales, self.n_memory, self.beta,
+                                     self.n_retrieval_steps, self.normalize)
+        if self.memory_init == "data":
+            sample = torch.randperm(int(normal.sum()), device=X.device)[:256]
+            module.to(X.device).init_patterns_from(X[normal][sample])
         criterion = ContrastedMemoryLoss(self.tau, self.lambda_v, self.scale_weights_,
-                                         self.sampling_ratio, use_memory=use_memory)
-        task = ContrastiveTask(self.crop_scale, flip=self.flip)
-        self.net_ = self._make_net("net", module, criterion, task, net_class=ContrastedMemoryNet)
+                                         self.sampling_ratio,
+                                         use_memory=self.memory == "hopfield")
+        task = ContrastiveTask(self.crop_scale, flip=self.flip, negatives=self.negatives)
+        self.net_ = self._make_net("net", module, criterion, task, net_class=_LabelledTaskNet,
+                                   chance_loss=self._chance_loss(X.shape[-1], task))
         self.net_.fit(X, torch.from_numpy(y01).to(X.device))
-        if not use_memory:
-            self._fit_kmeans_memory(X[normal])
+        self._y01 = y01
+
+    def _chance_loss(self, side: int, task: ContrastiveTask) -> float:
+        """Eq. (7) of a model whose similarities carry no information: ``log(#keys)``.
+
+        Every anchor then gives ``log(2B - 1)`` (plus ``B`` rotation negatives),
+        and Eq. (7) weights scale ``s`` by ``λ^(s) |Ω^(s)|`` over ``Σ |Ω^(s)|``.
+        Map sides follow the ResNet's strides (stages 2-4 halve the side).
+        """
+        b = min(int(self.batch_size), 10**9)
+        n_keys = 2 * b - 1 + (b if task.n_branches == 3 else 0)
+        scales, _ = self._check_scale_params()
+        ks = [max(int(max(side // 2 ** (s - 1), 1) ** 2 * r), 1)
+              for s, r in zip(scales, self.sampling_ratio, strict=True)]
+        weighted = sum(w * k for w, k in zip(self.scale_weights_, ks, strict=True))
+        return float(np.log(n_keys) * weighted / sum(ks))
+
+    def _query_vectors(self, X):
+        """Per scale, every position's query vector ``(n HW, C)`` of ``X``."""
+        module = self.net_.module_
+        n = len(module.scales)
+
+        def fn(chunk):
+            return tuple(q.permute(0, 2, 3, 1).reshape(len(chunk), -1, q.shape[1])
+                         for q, _ in module(chunk))
+
+        out = self._map_chunks(X, fn)
+        out = out if n > 1 else (out,)
+        return [o.reshape(-1, o.shape[-1]) for o in out]
+
+    def _calibrate(self, X):
+        """After Alg. 1: k-means prototypes (Table 4(b)), memory health, then stage 2."""
+        y01 = self._y01
+        del self._y01
+        self._calibrate_memory(X[torch.from_numpy(y01 > 0).to(X.device)])
         self.head_net_ = None
         if self.semi_supervised_:
             self._fit_distance_heads(X, y01)
 
-    def _features(self, X):
-        """Tapped feature maps of ``X`` in eval mode, chunk by chunk."""
-        self._eval_mode()
-        with torch.no_grad():
-            for start in range(0, len(X), INFERENCE_CHUNK):
-                yield self.net_.module_(X[start:start + INFERENCE_CHUNK])
-
-    def _fit_kmeans_memory(self, X_normal):
-        """Table 4(b) ablation: k-means centroids of the normal vectors as patterns."""
-        per_scale = [[] for _ in self.net_.module_.memories]
-        for zs in self._features(X_normal):
-            for lst, z in zip(per_scale, zs, strict=True):
-                lst.append(z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]).cpu())
-        for mem, lst in zip(self.net_.module_.memories, per_scale, strict=True):
-            vecs = torch.cat(lst).double().numpy()
-            k = min(mem.patterns.shape[0], len(vecs))
-            km = KMeans(k, n_init=1, random_state=self._seed).fit(vecs)
-            centroids = torch.as_tensor(km.cluster_centers_, dtype=torch.float32)
+    def _calibrate_memory(self, X_normal):
+        """k-means prototypes (Table 4(b)) and the memory's health on normal training data."""
+        module = self.net_.module_
+        queries = self._query_vectors(X_normal)
+        if self.memory == "kmeans":
+            for mem, q in zip(module.memories, queries, strict=True):
+                k = min(mem.patterns.shape[0], len(q))
+                km = KMeans(k, n_init=1, random_state=self._seed).fit(q.double().numpy())
+                centroids = torch.as_tensor(km.cluster_centers_, dtype=torch.float32)
+                with torch.no_grad():
+                    mem.patterns.data = centroids.to(mem.patterns.device)
+            module.retrieval = "nearest"
+        self.memory_health_ = {}
+        for s, mem, q in zip(module.scales, module.memories, queries, strict=True):
             with torch.no_grad():
-                mem.patterns.data = centroids.to(mem.patterns.device)
+                p = mem.stored_patterns().detach().cpu()
+                att = hopfield_attention(q, p, mem.effective_beta)
+                spread = float((p - p.mean(0)).pow(2).sum(1).mean().sqrt()
+                               / q.norm(dim=1).mean().clamp_min(1e-12))
+                used = att.argmax(1).unique().numel() / p.shape[0]
+            self.memory_health_[s] = dict(
+                effective_slots=float(effective_slots(att).median()),
+                max_weight=float(att.max(1).values.mean()), slots_used=float(used),
+                pattern_spread=spread, n_memory=int(p.shape[0]))
+            if (self.memory == "hopfield"
+                    and self.memory_health_[s]["effective_slots"] > UNIFORM_SHARE * p.shape[0]):
+                warnings.warn(
+                    f"AnoMem memory at scale {s}: the median normal query spreads over "
+                    f"{self.memory_health_[s]['effective_slots']:.1f} of {p.shape[0]} slots; "
+                    "retrieval is near uniform, so HF(z) is an average, not a prototype "
+                    "(raise beta, use normalize='layer' or train longer).",
+                    UniformRetrievalWarning, stacklevel=4)
+        self._record_health("net", memory={f"scale{s}": h for s, h in self.memory_health_.items()},
+                            effective_slots=[h["effective_slots"]
+                                             for h in self.memory_health_.values()],
+                            pattern_spread=[h["pattern_spread"]
+                                            for h in self.memory_health_.values()])
+
+    def _deviation_maps(self, X) -> list[torch.Tensor]:
+        """Eq. (8): ``Δ^(s) = z^(s) − HF^(s)(z^(s))`` per scale (``deviation`` applied)."""
+        out = []
+        for q, r in self.net_.module_(X):
+            if self.deviation == "cosine":
+                q, r = F.normalize(q, dim=1), F.normalize(r, dim=1)
+            out.append(q - r)
+        return out
 
     def _pooled_deviations(self, X):
-        module = self.net_.module_
         return torch.cat([F.adaptive_avg_pool2d(d, self.pool_size).flatten(1)
-                          for d in module.deviations(X)], dim=1)
+                          for d in self._deviation_maps(X)], dim=1)
 
     def _fit_distance_heads(self, X, y01):
-        """§3.2 semi-supervised: train g^(s) on pooled Delta^(s) with Eq. (12)."""
-        self._eval_mode()
-        with torch.no_grad():
-            feats = torch.cat([self._pooled_deviations(X[i:i + INFERENCE_CHUNK])
-                               for i in range(0, len(X), INFERENCE_CHUNK)])
+        """§3.2 semi-supervised: train g^(s) on pooled Δ^(s) with Eq. (12), SGD + cosine (§4.2)."""
+        feats = self._map_chunks(X, self._pooled_deviations).to(X.device)
         dims = [self.net_.module_.backbone.channels[s - 1] * self.pool_size ** 2
                 for s in self.net_.module_.scales]
         self.head_net_ = self._make_net(
-            "head",
-            ScaleDistanceHeads(dims, self.hidden), DoubleHingeLoss(self.margin), None,
-            max_epochs=self.supervised_epochs, lr=1e-3, optimizer="adam", weight_decay=0.0,
-            callbacks=None)
+            "head", ScaleDistanceHeads(dims, self.hidden), DoubleHingeLoss(self.margin), None,
+            max_epochs=self.supervised_epochs, lr=self.supervised_lr, optimizer="sgd",
+            weight_decay=0.0, images=False)
         self.head_net_.fit(feats, torch.from_numpy(y01).to(X.device))
-
-    def _eval_mode(self):
-        super()._eval_mode()
-        head = getattr(self, "head_net_", None)
-        if head is not None:
-            head.module_.eval()
+        self._record_health("head")
 
     # ------------------------------------------------------------------ scoring
     def _scale_scores(self, X) -> torch.Tensor:
         """Per-scale anomaly scores ``(B, S)``: Eq. (9) or Eq. (10)."""
         if self.head_net_ is not None:
             return self.head_net_.module_(self._pooled_deviations(X))
-        return torch.stack([d.flatten(1).norm(dim=1)
-                            for d in self.net_.module_.deviations(X)], dim=1)
+        return torch.stack([d.flatten(1).norm(dim=1) for d in self._deviation_maps(X)], dim=1)
 
     def _score_chunk(self, X):
         w = torch.as_tensor(self.scale_weights_, dtype=torch.float32, device=X.device)
         # Eq. (13), sign flipped: higher = more normal.
         return -(self._scale_scores(X) * w).sum(1) / w.sum()
+
+    def anomaly_prototype_distance(self, X) -> np.ndarray:
+        """Distance of each sample's features to the closest stored prototype, per scale.
+
+        For every position the L2 distance (in the memory's query space) to
+        the nearest pattern of that scale's memory, averaged over positions:
+        a diagnostic of whether the memory holds normal prototypes (§4.4).
+        Higher = more anomalous.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_samples, n_scales)
+        """
+        check_is_fitted(self, "offset_")
+        module = self.net_.module_
+
+        def fn(chunk):
+            out = []
+            for (q, _), mem in zip(module(chunk), module.memories, strict=True):
+                flat = q.permute(0, 2, 3, 1).reshape(-1, q.shape[1])
+                d = torch.cdist(flat, mem.stored_patterns()).min(1).values
+                out.append(d.view(len(chunk), -1).mean(1))
+            return torch.stack(out, 1).double()
+
+        return self._map_chunks(self._input_store(X, reset=False), fn).numpy()
+
+    def embed(self, X) -> list[np.ndarray]:
+        """Average-pooled backbone features ``z^(s)`` of each tapped scale.
+
+        Returns
+        -------
+        features : list of ndarray, one ``(n_samples, C_s)`` per scale
+        """
+        check_is_fitted(self, "offset_")
+        module = self.net_.module_
+
+        def fn(chunk):
+            return tuple(z.mean((2, 3)).double() for z in module.features(chunk))
+
+        out = self._map_chunks(self._input_store(X, reset=False), fn)
+        return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
 
     def anomaly_map(self, X) -> np.ndarray:
         """Pixel-level anomaly heatmaps (beyond the paper, its future work).
@@ -393,16 +478,14 @@ weight_decay, callbacks, verbose, device, random_state
             ``H, W`` are the image sides seen in ``fit``.
         """
         check_is_fitted(self, "offset_")
-        Xt = self._as_tensor(X, reset=False)
+        store = self._input_store(X, reset=False)
         h, w_ = self.input_shape_[1:]
-        weights = torch.as_tensor(self.scale_weights_, dtype=torch.float32)
-        self._eval_mode()
-        out = []
-        with torch.no_grad():
-            for chunk, b in padded_chunks(Xt):  # fixed-size chunks: batch-independent maps
-                devs = self.net_.module_.deviations(chunk)
-                merged = sum(lam * F.interpolate(d.norm(dim=1, keepdim=True), size=(h, w_),
-                                                 mode="bilinear", align_corners=False)
-                             for lam, d in zip(weights.tolist(), devs, strict=True))
-                out.append((merged[:b, 0] / weights.sum()).double().cpu())
-        return torch.cat(out).numpy() if out else np.empty((0, h, w_))
+        weights = self.scale_weights_.tolist()
+
+        def fn(chunk):
+            merged = sum(lam * F.interpolate(d.norm(dim=1, keepdim=True), size=(h, w_),
+                                             mode="bilinear", align_corners=False)
+                         for lam, d in zip(weights, self._deviation_maps(chunk), strict=True))
+            return (merged[:, 0] / sum(weights)).double()
+
+        return self._map_chunks(store, fn).numpy() if len(store) else np.empty((0, h, w_))

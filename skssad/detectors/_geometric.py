@@ -71,6 +71,11 @@ class GeometricTransformDetector(BaseDetector):
         skorch's epoch table and a progress bar when > 0.
     device : str, default="auto"
         "auto" takes CUDA when available.
+    precision : {"fp32", "bf16", "fp16"}, default="fp32"
+        Mixed precision of training and scoring (``torch.autocast``;
+        ``"fp16"`` with loss scaling). Weights stay float32.
+    compile : bool, default=False
+        ``torch.compile`` the network (skorch's ``compile=True``).
     random_state : int, RandomState or None, default=None
         Fixes weights, shuffling and drawn transformations.
 
@@ -122,7 +127,8 @@ class GeometricTransformDetector(BaseDetector):
     def __init__(self, *, shift=None, n_views=4, depth=16, width=4, dropout=0.3,
                  input_size=32, image_shape=None, contamination=0.1, max_epochs=15,
                  batch_size=32, lr=0.05, optimizer="sgd", weight_decay=5e-4,
-                 callbacks=None, verbose=0, device="auto", random_state=None):
+                 callbacks=None, verbose=0, device="auto", precision="fp32", compile=False,
+                 random_state=None):
         self.shift = shift
         self.n_views = n_views
         self.depth = depth
@@ -139,6 +145,8 @@ class GeometricTransformDetector(BaseDetector):
         self.callbacks = callbacks
         self.verbose = verbose
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.random_state = random_state
 
     _raw_training_store = True

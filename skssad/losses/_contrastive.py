@@ -12,22 +12,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["nt_xent", "memory_mix", "variance_loss", "double_hinge",
+__all__ = ["nt_xent", "memory_mix", "variance_loss", "double_hinge", "contrasted_memory_loss",
            "ContrastedMemoryLoss", "DoubleHingeLoss"]
 
 
-def nt_xent(a: torch.Tensor, b: torch.Tensor, tau: float = 0.1) -> torch.Tensor:
+def nt_xent(a: torch.Tensor, b: torch.Tensor, tau: float = 0.1,
+            negatives: torch.Tensor | None = None) -> torch.Tensor:
     """Eq. (4)-(5): symmetric NT-Xent of pairs ``(a_k, b_k)``, batched over leading dims.
 
     ``a`` and ``b`` are ``(..., B, d)``; returns ``(...)``, the mean over the
     ``2B`` anchors of ``-log exp(sim(z, z+)/tau) / sum_{p != z} exp(sim(z, p)/tau)``.
+    ``negatives`` ``(..., M, d)`` are extra representations that enter every
+    anchor's denominator only (never as anchors or positives): the shifted
+    negatives of our ``negatives="rotation"`` option.
     """
     if a.shape != b.shape:
         raise ValueError(f"Both branches need the same shape, got {a.shape} and {b.shape}.")
     n = a.shape[-2]
     z = F.normalize(torch.cat([a, b], dim=-2), dim=-1)
-    sim = z @ z.transpose(-1, -2) / tau
-    eye = torch.eye(2 * n, dtype=torch.bool, device=z.device)
+    keys = z if negatives is None else torch.cat([z, F.normalize(negatives, dim=-1)], dim=-2)
+    sim = z @ keys.transpose(-1, -2) / tau
+    eye = torch.zeros(2 * n, keys.shape[-2], dtype=torch.bool, device=z.device)
+    eye[:, :2 * n] = torch.eye(2 * n, dtype=torch.bool, device=z.device)
     sim = sim.masked_fill(eye, float("-inf"))
     pos = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
     log_prob = sim.log_softmax(-1)
@@ -74,22 +80,61 @@ class DoubleHingeLoss(nn.Module):
         return double_hinge(d, y.view(-1, 1), self.margin).mean()
 
 
-class ContrastedMemoryLoss(nn.Module):
-    """Eq. (7): multi-scale contrasted memory loss with the variance regulariser.
+def contrasted_memory_loss(outputs: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                           y: torch.Tensor, *, tau: float = 0.1, lambda_v: float = 0.05,
+                           scale_weights: Sequence[float] = (1.0, 2.0),
+                           sampling_ratios: Sequence[float] = (0.3, 1.0),
+                           use_memory: bool = True) -> torch.Tensor:
+    """Eq. (7): the multi-scale contrasted memory loss, from the model's outputs.
 
     Parameters
     ----------
-    tau : float, default=0.1
-        NT-Xent temperature.
-    lambda_v : float, default=0.05
-        Weight of the variance loss.
+    outputs : sequence of (q, r), one per scale
+        ``q`` ``(n B, C, H, W)``: the feature maps of the stacked branches
+        ``[t(x); t'(x); (shifted negatives)]`` in the memory's query space;
+        ``r`` the same shape, their memory recollection ``HF(q)``.
+    y : Tensor of shape (B,)
+        1 normal, 0 known anomaly (Eq. 3).
+    tau, lambda_v : float
+        NT-Xent temperature and variance-loss weight ``λ_V``.
     scale_weights : sequence of float
-        ``lambda^(s)``.
+        ``λ^(s)``, one per scale.
     sampling_ratios : sequence of float
-        ``r^(s)``: share of the ``H^(s) W^(s)`` positions drawn (without
-        replacement, shared by both branches) per batch.
-    use_memory : bool, default=True
-        False trains plain SimCLR (the k-means ablation of Table 4(b)).
+        ``r^(s)``: share of the ``H^(s) W^(s)`` positions drawn without
+        replacement (shared by both branches) per batch.
+    use_memory : bool
+        False trains plain SimCLR (the k-means baseline of Table 4(b)).
+    """
+    b = len(y)
+    total, count = 0.0, 0
+    for (q, r), lam, ratio in zip(outputs, scale_weights, sampling_ratios, strict=True):
+        n, c, h, w = q.shape
+        if n % b or n // b not in (2, 3):
+            raise ValueError(f"Expected 2 or 3 stacked branches of {b} rows, got {n} rows.")
+        k = max(int(h * w * ratio), 1)
+        omega = torch.randperm(h * w, device=q.device)[:k]
+        # (k, n B, C): each sampled position is its own contrastive problem.
+        qs = q.flatten(2)[:, :, omega].permute(2, 0, 1)
+        v1, v2 = qs[:, :b], qs[:, b:2 * b]
+        negatives = qs[:, 2 * b:] if n // b == 3 else None
+        if use_memory:
+            rs = r[:b].flatten(2)[:, :, omega].permute(2, 0, 1)
+            m1 = memory_mix(v1.transpose(0, 1), rs.transpose(0, 1), y).transpose(0, 1)
+            per_pos = nt_xent(m1, v2, tau, negatives)
+            if bool((y > 0).any()):
+                per_pos = per_pos + lambda_v * variance_loss(m1, y)
+        else:
+            per_pos = nt_xent(v1, v2, tau, negatives)
+        total = total + lam * per_pos.sum()
+        count += k
+    return total / count
+
+
+class ContrastedMemoryLoss(nn.Module):
+    """skorch criterion wrapping :func:`contrasted_memory_loss` (Eq. 7).
+
+    ``forward(outputs, y)`` takes the module's per-scale ``(q, r)`` maps and
+    the task's targets; the parameters are those of the function.
     """
 
     def __init__(self, tau: float = 0.1, lambda_v: float = 0.05,
@@ -100,25 +145,10 @@ class ContrastedMemoryLoss(nn.Module):
         self.lambda_v = float(lambda_v)
         self.scale_weights = tuple(float(w) for w in scale_weights)
         self.sampling_ratios = tuple(float(r) for r in sampling_ratios)
-        self.use_memory = use_memory
+        self.use_memory = bool(use_memory)
 
-    def forward(self, z1s, z2s, y, memories) -> torch.Tensor:
-        total, count = 0.0, 0
-        for z1, z2, mem, lam, r in zip(z1s, z2s, memories, self.scale_weights,
-                                       self.sampling_ratios, strict=True):
-            b, c, h, w = z1.shape
-            k = max(int(h * w * r), 1)
-            omega = torch.randperm(h * w, device=z1.device)[:k]
-            # (k, B, C): each sampled position is its own contrastive problem.
-            v1 = z1.flatten(2)[:, :, omega].permute(2, 0, 1)
-            v2 = z2.flatten(2)[:, :, omega].permute(2, 0, 1)
-            if self.use_memory:
-                m1 = memory_mix(v1.transpose(0, 1), mem(v1.transpose(0, 1)), y).transpose(0, 1)
-                per_pos = nt_xent(m1, v2, self.tau)
-                if bool((y > 0).any()):
-                    per_pos = per_pos + self.lambda_v * variance_loss(m1, y)
-            else:
-                per_pos = nt_xent(v1, v2, self.tau)
-            total = total + lam * per_pos.sum()
-            count += k
-        return total / count
+    def forward(self, outputs, y: torch.Tensor) -> torch.Tensor:
+        return contrasted_memory_loss(outputs, y, tau=self.tau, lambda_v=self.lambda_v,
+                                      scale_weights=self.scale_weights,
+                                      sampling_ratios=self.sampling_ratios,
+                                      use_memory=self.use_memory)

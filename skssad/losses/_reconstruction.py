@@ -2,19 +2,21 @@
 
 igd-interpolated-gaussian-descriptor.txt §3: the glocal MS-SSIM + MAE
 reconstruction loss (Eq. 8-9) and its per-pixel form (Eq. 12), the ACAI
-critic and auto-encoder terms (Eq. 2, 5, 6), and the Gaussian SVDD
-descriptor trained by EM (Eq. 7), with Deep SVDD as the ablation's
-alternative (§4.5, Table 5).
+critic and auto-encoder terms (Eq. 2, 5, 6), the Gaussian SVDD descriptor
+trained by EM (Eq. 7) with Deep SVDD as the ablation's alternative (§4.5,
+Table 5), and the anomaly score of Eq. (11). Every function takes model
+outputs (embeddings, reconstructions, critic predictions), never a module,
+except the two ACAI critic terms that must call the critic.
 
-MS-SSIM: :func:`ms_ssim` is a direct implementation that follows
-``pytorch_msssim.ms_ssim`` step by step (Gaussian window, valid filtering,
-average pooling between scales, the non-negative clamp), and
-:func:`ms_ssim` dispatches to ``pytorch_msssim`` itself (``backend="auto"``)
-where that library accepts the input: images larger than
-``(win_size - 1) * 16`` pixels and no gradient needed. Training uses the
-direct implementation because ``pytorch_msssim`` refuses the 16-32 pixel
-inputs of the quick and paper profiles and its ``relu(cs) ** w`` gives NaN
-gradients at 0; the unit tests check both agree.
+MS-SSIM at small sizes. Eq. (9) filters each scale with a Gaussian window;
+a scale smaller than the window carries no structure (its contrast-structure
+term is 1 whatever the images). §4.2 gives 5 scales (global) and 4 (local);
+the authors' code uses window 3 at 32 px and 11 at 256 px. :func:`msssim_scales`
+chooses from the input side the most scales (up to the paper's count) whose
+coarsest scale is at least 3 pixels wide, then the largest odd window
+(at most 11) that fits that scale, so every scale carries structure; the
+weights are the first scales' of Wang et al. (2003), renormalised, as §4.2
+does for its 4-scale local weights.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import torch.nn.functional as F
 __all__ = [
     "GLOBAL_MSSSIM_WEIGHTS",
     "LOCAL_MSSSIM_WEIGHTS",
+    "msssim_scales",
+    "msssim_weights",
     "gaussian_window",
     "ms_ssim",
     "ms_ssim_map",
@@ -38,6 +42,10 @@ __all__ = [
     "deep_svdd_loss",
     "deep_svdd_center",
     "deep_svdd_radius",
+    "descriptor_loss",
+    "descriptor_score",
+    "igd_score",
+    "IGDLoss",
 ]
 
 #: §4.2: M_G = 5 scales with the weights of Wang et al. (2003).
@@ -47,6 +55,33 @@ LOCAL_MSSSIM_WEIGHTS = (0.0516, 0.3295, 0.3463, 0.2726)
 
 # Clamp before the fractional powers of Eq. (9): 0 ** w has an infinite gradient.
 _POW_EPS = 1e-4
+#: Narrowest window that measures a variance (3 pixels) and the widest used (§4.2, [77]).
+_MIN_WIN, _MAX_WIN = 3, 11
+
+
+def msssim_scales(side: int, max_scales: int = 5, max_win: int = _MAX_WIN) -> tuple[int, int]:
+    """``(n_scales, win_size)`` so that every MS-SSIM scale of a ``side``-pixel image has structure.
+
+    The most scales up to ``max_scales`` whose coarsest side ``side / 2**(M-1)``
+    holds a 3-pixel window, then the largest odd window up to ``max_win`` that
+    fits it: 32 px gives (4, 3) for both the global (5) and local (4) counts,
+    16 px (3, 3), 256 px (5, 11) as the authors' code.
+    """
+    side = int(side)
+    if side < _MIN_WIN:
+        raise ValueError(f"MS-SSIM needs images of at least {_MIN_WIN} pixels, got {side}.")
+    n = int(max_scales)
+    while n > 1 and side // 2 ** (n - 1) < _MIN_WIN:
+        n -= 1
+    coarsest = side // 2 ** (n - 1)
+    win = min(int(max_win), coarsest if coarsest % 2 else coarsest - 1)
+    return n, max(win, _MIN_WIN)
+
+
+def msssim_weights(n_scales: int, weights=GLOBAL_MSSSIM_WEIGHTS) -> tuple[float, ...]:
+    """The first ``n_scales`` of ``weights``, renormalised to sum to 1 (§4.2)."""
+    w = torch.tensor(weights[:n_scales], dtype=torch.float64)
+    return tuple(float(v) for v in w / w.sum())
 
 
 def gaussian_window(size: int, sigma: float = 1.5) -> torch.Tensor:
@@ -61,28 +96,22 @@ def gaussian_window(size: int, sigma: float = 1.5) -> torch.Tensor:
 def _filter(x, win, same):
     """Separable Gaussian blur per channel.
 
-    ``same=False``: valid filtering, a dimension shorter than the window is
-    skipped (as pytorch_msssim). ``same=True``: reflect padding keeps the
-    map at the input's size (Eq. 12 maps); the window is cropped to what
-    fits at tiny scales.
+    ``same=False``: valid filtering (as pytorch_msssim); the window must fit.
+    ``same=True``: reflect padding keeps the map at the input's size (Eq. 12).
     """
     c, k = x.shape[1], win.numel()
+    if min(x.shape[-2:]) < k:
+        raise ValueError(f"A {tuple(x.shape[-2:])} scale is smaller than the {k}-pixel "
+                         f"window; choose the window with msssim_scales.")
     for dim in (2, 3):
-        w = win
         if same:
-            half = min(k // 2, x.shape[dim] - 1)
-            w = win[k // 2 - half:k // 2 + half + 1]
-            w = w / w.sum()
-            if half > 0:
-                pad = [half, half, 0, 0] if dim == 3 else [0, 0, half, half]
-                x = F.pad(x, pad, mode="reflect")
-        elif x.shape[dim] < k:
-            continue
+            pad = [k // 2, k // 2, 0, 0] if dim == 3 else [0, 0, k // 2, k // 2]
+            x = F.pad(x, pad, mode="reflect")
         shape = [c, 1, 1, 1]
-        shape[dim] = w.numel()
+        shape[dim] = k
         view = [1, 1, 1, 1]
-        view[dim] = w.numel()
-        x = F.conv2d(x, w.to(x.device, x.dtype).view(view).expand(shape), groups=c)
+        view[dim] = k
+        x = F.conv2d(x, win.to(x.device, x.dtype).view(view).expand(shape), groups=c)
     return x
 
 
@@ -110,29 +139,36 @@ def _check_pair(x, y):
                          f"{tuple(x.shape)} and {tuple(y.shape)}.")
 
 
-def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, weights=GLOBAL_MSSSIM_WEIGHTS,
-            win_size: int = 5, win_sigma: float = 1.5, data_range: float = 1.0,
-            K=(0.01, 0.03), eps: float = 0.0, backend: str = "direct") -> torch.Tensor:
+def _scales(x, weights, win_size, max_scales):
+    """Weights and window for ``x``: given ones, or chosen by :func:`msssim_scales`."""
+    n, win = msssim_scales(min(x.shape[-2:]), max_scales)
+    if weights is None:
+        weights = msssim_weights(n)
+    return tuple(weights), int(win_size) if win_size is not None else win
+
+
+def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, weights=None, win_size: int | None = None,
+            win_sigma: float = 1.5, data_range: float = 1.0, K=(0.01, 0.03),
+            eps: float = 0.0, backend: str = "direct") -> torch.Tensor:
     """Multi-scale SSIM of Eq. (9) per image, averaged over channels: ``(n,)``.
 
+    ``weights=None`` and ``win_size=None`` take the paper's 5 global scales
+    reduced by :func:`msssim_scales` until every scale carries structure.
     ``backend="direct"`` is the reference implementation (same steps as
-    ``pytorch_msssim.ms_ssim``); ``"pytorch_msssim"`` calls that library;
-    ``"auto"`` calls it when it accepts the input size and no gradient is
-    needed. ``eps > 0`` clamps the terms at ``eps`` instead of 0 so that
-    gradients stay finite (used in training).
+    ``pytorch_msssim.ms_ssim``); ``"pytorch_msssim"`` calls that library
+    (which needs images wider than ``(win_size - 1) * 16``). ``eps > 0``
+    clamps the terms at ``eps`` instead of 0 so gradients stay finite (training).
     """
     _check_pair(x, y)
-    small = min(x.shape[-2:]) <= (win_size - 1) * 16
-    if backend == "pytorch_msssim" or (backend == "auto" and not small and eps == 0
-                                       and not (x.requires_grad or y.requires_grad)):
+    if backend not in ("direct", "pytorch_msssim"):
+        raise ValueError(f"backend must be 'direct' or 'pytorch_msssim', got {backend!r}.")
+    weights, win_size = _scales(x, weights, win_size, len(GLOBAL_MSSSIM_WEIGHTS))
+    if backend == "pytorch_msssim":
         from pytorch_msssim import ms_ssim as _lib_ms_ssim
 
         return _lib_ms_ssim(x, y, data_range=data_range, size_average=False,
                             win_size=win_size, win_sigma=win_sigma, weights=list(weights),
                             K=K)
-    if backend not in ("direct", "auto", "pytorch_msssim"):
-        raise ValueError(f"backend must be 'direct', 'auto' or 'pytorch_msssim', "
-                         f"got {backend!r}.")
     win = gaussian_window(win_size, win_sigma)
     w = x.new_tensor(weights)
     terms = []
@@ -146,60 +182,60 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, weights=GLOBAL_MSSSIM_WEIGHTS,
     return torch.prod(stacked ** w.view(-1, 1, 1), dim=0).mean(1)
 
 
-def ms_ssim_map(x: torch.Tensor, y: torch.Tensor, *, weights=LOCAL_MSSSIM_WEIGHTS,
-                win_size: int = 5, win_sigma: float = 1.5, data_range: float = 1.0,
-                K=(0.01, 0.03), eps: float = _POW_EPS) -> torch.Tensor:
-    """Per-pixel MS-SSIM ``(n, H, W)``: Eq. (9) evaluated in the window around each pixel.
+def ms_ssim_map(x: torch.Tensor, y: torch.Tensor, *, weights=None, win_size: int | None = None,
+                win_sigma: float = 1.5, data_range: float = 1.0, K=(0.01, 0.03),
+                max_scales: int = len(LOCAL_MSSSIM_WEIGHTS)) -> torch.Tensor:
+    """Per-pixel MS-SSIM ``(n, H, W)``: the weighted sum over scales of the SSIM maps.
 
-    Each scale's ``cs`` (and the coarsest scale's ``ssim``) map is computed
-    with 'same' (reflect) padding, brought back to ``H x W`` bilinearly and
-    combined per pixel with the scale weights; channels are averaged. This
-    is the localised score of Eq. (12) and, averaged over pixels, the local
-    term m_L of Eq. (8).
+    As the authors' localisation (Eq. 12): each scale's SSIM map (with
+    'same' reflect padding), brought back to ``H x W`` bilinearly, weighted
+    and summed, so ``1 - map = Σ_m w_m (1 - ssim_m)``; channels averaged. A
+    product of per-scale terms would let one near-zero scale hide the
+    others. Averaged over pixels it is the local term m_L of Eq. (8).
+    ``weights=None`` / ``win_size=None``: ``max_scales`` (the paper's 4
+    local scales) reduced by :func:`msssim_scales`.
     """
     _check_pair(x, y)
+    weights, win_size = _scales(x, weights, win_size, max_scales)
     size = x.shape[-2:]
     win = gaussian_window(win_size, win_sigma)
-    out = None
+    out = 0
     for level, w in enumerate(weights):
-        ssim_map, cs_map = _ssim_terms(x, y, win, data_range, K, same=True)
-        term = ssim_map if level == len(weights) - 1 else cs_map
-        if term.shape[-2:] != size:
-            term = F.interpolate(term, size=size, mode="bilinear", align_corners=False)
-        term = term.clamp_min(eps) ** w
-        out = term if out is None else out * term
+        ssim_map, _ = _ssim_terms(x, y, win, data_range, K, same=True)
+        if ssim_map.shape[-2:] != size:
+            ssim_map = F.interpolate(ssim_map, size=size, mode="bilinear", align_corners=False)
+        out = out + w * ssim_map
         if level < len(weights) - 1:
-            if min(x.shape[-2:]) < 2:
-                break
             x, y = _downsample(x), _downsample(y)
-    return out.mean(1)
+    return out.mean(1) / sum(weights)
 
 
 def glocal_reconstruction_loss(x: torch.Tensor, x_rec: torch.Tensor, *, rho: float = 0.15,
-                               beta: float = 0.5, win_size: int = 5,
-                               eps: float = _POW_EPS) -> torch.Tensor:
+                               beta: float = 1.0, eps: float = _POW_EPS) -> torch.Tensor:
     """Eq. (8) per image ``(n,)``: ρ·MAE + (1-ρ)·(1 - (β m_G + (1-β) m_L)).
 
-    m_G is the 5-scale MS-SSIM of the whole image (Eq. 9), m_L the mean of
-    the 4-scale per-pixel MS-SSIM map (local windows); the MAE is the mean
-    absolute error per pixel.
+    m_G is the MS-SSIM of the whole image (Eq. 9, up to 5 scales), m_L the
+    mean of the per-pixel MS-SSIM map (up to 4 scales, local windows); the
+    MAE is the mean absolute error per pixel. β = 1 is the global term alone
+    (footnote 1: MNIST, Fashion-MNIST, CIFAR-10); m_L is not computed then.
     """
-    m_g = ms_ssim(x, x_rec, weights=GLOBAL_MSSSIM_WEIGHTS, win_size=win_size, eps=eps)
-    m_l = ms_ssim_map(x, x_rec, weights=LOCAL_MSSSIM_WEIGHTS, win_size=win_size,
-                      eps=eps).flatten(1).mean(1)
+    m = beta * ms_ssim(x, x_rec, eps=eps) if beta > 0 else 0
+    if beta < 1:
+        m = m + (1 - beta) * ms_ssim_map(x, x_rec).flatten(1).mean(1)
     mae = (x - x_rec).abs().flatten(1).mean(1)
-    return rho * mae + (1 - rho) * (1 - (beta * m_g + (1 - beta) * m_l))
+    return rho * mae + (1 - rho) * (1 - m)
 
 
 def glocal_reconstruction_map(x: torch.Tensor, x_rec: torch.Tensor, *, rho: float = 0.15,
-                              beta: float = 0.5, win_size: int = 5) -> torch.Tensor:
+                              beta: float = 1.0) -> torch.Tensor:
     """Eq. (12) per pixel ``(n, H, W)``: the reconstruction loss at each pixel ω.
 
-    Per-pixel maps of the 5-scale (global weights) and 4-scale (local
-    weights) MS-SSIM, and the absolute error averaged over channels.
+    Per-pixel maps with the global (up to 5) and local (up to 4) scale
+    weights of :func:`ms_ssim_map`, and the absolute error averaged over
+    channels.
     """
-    m_g = ms_ssim_map(x, x_rec, weights=GLOBAL_MSSSIM_WEIGHTS, win_size=win_size)
-    m_l = ms_ssim_map(x, x_rec, weights=LOCAL_MSSSIM_WEIGHTS, win_size=win_size)
+    m_g = ms_ssim_map(x, x_rec, max_scales=len(GLOBAL_MSSSIM_WEIGHTS))
+    m_l = ms_ssim_map(x, x_rec, max_scales=len(LOCAL_MSSSIM_WEIGHTS))
     mae = (x - x_rec).abs().mean(1)
     return rho * mae + (1 - rho) * (1 - (beta * m_g + (1 - beta) * m_l))
 
@@ -275,3 +311,77 @@ def deep_svdd_radius(z: torch.Tensor, center: torch.Tensor, nu: float = 0.1) -> 
     """Soft-boundary R²: the (1 - ν)-quantile of ‖f(x) - c‖² (Ruff et al.'s line search)."""
     dist = ((z - center) ** 2).sum(1)
     return float(torch.quantile(dist, 1 - nu))
+
+
+def descriptor_loss(z: torch.Tensor, kind: str | None, center: torch.Tensor, var=1.0,
+                    radius2=None, nu: float = 0.1) -> torch.Tensor:
+    """The descriptor term ℓ_h trained in Eq. (4) per sample.
+
+    ``kind="gsvdd"``: Eq. (7); ``"dsvdd"``: soft-boundary Deep SVDD (Table 5);
+    None: zeros (reconstruction only).
+    """
+    if kind == "gsvdd":
+        return gaussian_svdd_loss(z, center, var)
+    if kind == "dsvdd":
+        return deep_svdd_loss(z, center, radius2, nu)
+    return z.new_zeros(len(z))
+
+
+def descriptor_score(z: torch.Tensor, kind: str | None, center: torch.Tensor, var=1.0,
+                     radius2=None) -> torch.Tensor:
+    """ℓ_h in the score of Eq. (11): Eq. (7), Deep SVDD's ‖z - c‖² - R², or zeros."""
+    if kind == "dsvdd":
+        return deep_svdd_loss(z, center) - radius2
+    return descriptor_loss(z, kind, center, var)
+
+
+def igd_score(reconstruction: torch.Tensor, descriptor: torch.Tensor,
+              xi: float = 0.5) -> torch.Tensor:
+    """Eq. (11): s(x) = ξ ℓ_m(x, x̃) + (1 - ξ) ℓ_h(x); higher = more anomalous."""
+    return xi * reconstruction + (1 - xi) * descriptor
+
+
+class IGDLoss(torch.nn.Module):
+    """Eq. (4) as a skorch criterion of IGDNet's outputs, with the descriptor's latent variables.
+
+    ``forward(y_pred, x)`` is the mean over the batch of Eq. (6) + (7): the
+    reconstruction loss ℓ_m (Eq. 8), the descriptor term ℓ_h and
+    λ ‖d(x̂_α)‖²; ``y_pred`` is ``(z, x_rec)`` or ``(z, x_rec, x_interp,
+    alpha, critic_interp)`` (IGDNet in training mode). :meth:`critic_loss`
+    is Eq. (5). The buffers ``center`` (μ_γ, or the Deep SVDD centre),
+    ``var`` (σ²_γ) and ``radius2`` (R²) are the EM latent variables of §3.1,
+    set by the E-step; they follow the net across devices and pickling.
+    """
+
+    def __init__(self, latent_dim: int, *, descriptor: str | None = "gsvdd", rho: float = 0.15,
+                 beta: float = 1.0, lam: float = 0.1, gamma: float = 0.2, nu: float = 0.1):
+        super().__init__()
+        self.descriptor, self.rho, self.beta = descriptor, rho, beta
+        self.lam, self.gamma, self.nu = lam, gamma, nu
+        self.register_buffer("center", torch.zeros(latent_dim))
+        self.register_buffer("var", torch.ones(()))
+        self.register_buffer("radius2", torch.zeros(()))
+
+    def reconstruction(self, x: torch.Tensor, x_rec: torch.Tensor) -> torch.Tensor:
+        """ℓ_m of Eq. (8) per sample."""
+        return glocal_reconstruction_loss(x, x_rec, rho=self.rho, beta=self.beta)
+
+    def score(self, x: torch.Tensor, z: torch.Tensor, x_rec: torch.Tensor,
+              xi: float) -> torch.Tensor:
+        """Eq. (11) per sample (ξ = 1 without a descriptor); higher = more anomalous."""
+        l_h = descriptor_score(z, self.descriptor, self.center, self.var, self.radius2)
+        return igd_score(self.reconstruction(x, x_rec), l_h,
+                         xi if self.descriptor is not None else 1.0)
+
+    def forward(self, y_pred, x: torch.Tensor) -> torch.Tensor:
+        z, x_rec = y_pred[0], y_pred[1]
+        loss = self.reconstruction(x, x_rec) + descriptor_loss(
+            z, self.descriptor, self.center, self.var, self.radius2, self.nu)
+        if len(y_pred) > 2:
+            loss = loss + self.lam * y_pred[4] ** 2  # Eq. (6), second term
+        return loss.mean()
+
+    def critic_loss(self, critic, x: torch.Tensor, y_pred) -> torch.Tensor:
+        """Eq. (5) on the batch's interpolations (the auto-encoder's outputs detached)."""
+        _, x_rec, x_interp, alpha, _ = y_pred
+        return acai_critic_loss(critic, x, x_rec, x_interp, alpha, gamma=self.gamma)

@@ -14,7 +14,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["PreActBlock", "ResEncoder", "ResDecoder", "Critic", "IGDNet"]
+__all__ = ["PreActBlock", "ResEncoder", "ResDecoder", "Critic", "IGDNet", "FeatureTeacher",
+           "DistillationStudent", "IMAGENET_MEAN", "IMAGENET_STD"]
+
+#: Normalisation of torchvision's ImageNet models (the teacher of Eq. 10, §4.2).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class PreActBlock(nn.Module):
@@ -121,12 +126,13 @@ class Critic(nn.Module):
 
 
 class IGDNet(nn.Module):
-    """Encoder, decoder and critic of IGD in one module, plus the descriptor's state.
+    """Encoder, decoder and critic of IGD in one module.
 
-    ``forward(x)`` returns ``(z, x_rec)``. The buffers ``center`` (μ_γ, or
-    the Deep SVDD centre), ``var`` (σ²_γ) and ``radius2`` (the soft-boundary
-    Deep SVDD's R²) hold the E-step's estimates of Eq. (7), so they follow
-    the module across devices and pickling.
+    ``forward(x)`` returns ``(z, x_rec)`` in eval mode. In training mode with
+    a critic it also returns the decoded interpolations of Eq. (2), their
+    mixing coefficients and the critic's predictions: ``(z, x_rec, x_interp,
+    alpha, critic_interp)``, with α ~ U[0, 0.5] (§4.2) drawn from the torch
+    RNG and x2 the batch in reversed order.
     """
 
     def __init__(self, in_channels: int, *, encoder_widths=(128, 256, 512),
@@ -136,10 +142,79 @@ class IGDNet(nn.Module):
         self.encoder = ResEncoder(in_channels, encoder_widths, latent_dim, input_size)
         self.decoder = ResDecoder(in_channels, decoder_widths, latent_dim, input_size)
         self.critic = Critic(in_channels, encoder_widths, input_size) if critic else None
-        self.register_buffer("center", torch.zeros(latent_dim))
-        self.register_buffer("var", torch.ones(()))
-        self.register_buffer("radius2", torch.zeros(()))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         z = self.encoder(x)
-        return z, self.decoder(z)
+        x_rec = self.decoder(z)
+        if not self.training or self.critic is None:
+            return z, x_rec
+        alpha = 0.5 * torch.rand(len(x), device=x.device)
+        a = alpha.view(-1, 1)
+        x_interp = self.decoder(a * z + (1 - a) * z.flip(0))  # Eq. (2)
+        return z, x_rec, x_interp, alpha, self.critic(x_interp)
+
+
+class FeatureTeacher(nn.Module):
+    """The teacher of Eq. (10) as a frozen feature extractor: images -> ``(n, d)`` features.
+
+    §4.2 distils "an intermediate layer of a pre-trained ResNet18" (512-d)
+    [Bergmann et al. 2020]. The input is normalised as the teacher was trained
+    (ImageNet mean / std by default; ``mean=None`` feeds [0, 1] pixels),
+    grayscale images are repeated to the teacher's three channels, and the
+    output of the named submodule ``layer`` (a forward hook; None = the
+    whole module's output) is averaged over its spatial positions.
+
+    Parameters
+    ----------
+    teacher : torch.nn.Module or callable
+        A module, or any callable ``images -> features`` (then ``layer`` must be None).
+    layer : str or None, default=None
+        Name in ``teacher.named_modules()`` whose output is distilled, e.g. ``"layer4"``.
+    mean, std : tuple of float or None, default=ImageNet's
+    """
+
+    def __init__(self, teacher, layer: str | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+        super().__init__()
+        if not callable(teacher):
+            raise ValueError(f"teacher must be a torch module or a callable, got {teacher!r}.")
+        modules = dict(teacher.named_modules()) if isinstance(teacher, nn.Module) else {}
+        if layer is not None and layer not in modules:
+            names = [n for n in modules if n][:12]
+            raise ValueError(f"teacher_layer={layer!r} is not a submodule of the teacher; "
+                             f"expected one of {names}...")
+        self.teacher, self.layer = teacher, layer
+        self.normalize = mean is not None
+        if self.normalize:
+            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+            self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.normalize:
+            if x.shape[1] == 1 and self.mean.shape[1] != 1:
+                x = x.expand(-1, self.mean.shape[1], -1, -1)
+            x = (x - self.mean) / self.std
+        if self.layer is None:
+            out = self.teacher(x)
+        else:
+            taken = []
+            hook = dict(self.teacher.named_modules())[self.layer].register_forward_hook(
+                lambda _m, _i, o: taken.append(o))
+            try:
+                self.teacher(x)
+            finally:
+                hook.remove()
+            out = taken[0]
+        return out.flatten(2).mean(2) if out.ndim > 2 else out.reshape(len(out), -1)
+
+
+class DistillationStudent(nn.Module):
+    """Eq. (10)'s student: the encoder's pooled features, mapped linearly to the teacher's size."""
+
+    def __init__(self, encoder: ResEncoder, teacher_dim: int):
+        super().__init__()
+        self.encoder = encoder
+        dim = encoder.feature_dim
+        self.adapt = nn.Identity() if teacher_dim == dim else nn.Linear(dim, teacher_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.adapt(self.encoder.features(x))

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["N_ROTATIONS", "N_TRANSLATIONS", "GEOMETRIC_LABELS", "rotate90", "translate",
-           "geometric_transform", "all_geometric_views", "GeometricTask"]
+           "geometric_transform", "rot90_static", "translated_copies", "all_geometric_views",
+           "GeometricTask"]
 
 N_ROTATIONS = 4
 N_TRANSLATIONS = 3  # 0, -t, +t
@@ -69,16 +70,60 @@ def geometric_transform(x: torch.Tensor, labels: torch.Tensor, shift: int) -> to
     return rotate90(moved, labels[:, 0])
 
 
+def rot90_static(x: torch.Tensor, k: int) -> torch.Tensor:
+    """``torch.rot90(x, k, dims=(-2, -1))`` for a constant ``k``, from flips and a transpose.
+
+    The same element permutation as ``torch.rot90`` (so bit-identical), in
+    operators ONNX has (``aten::rot90`` has no ONNX symbolic).
+    """
+    k = int(k) % N_ROTATIONS
+    if k == 0:
+        return x
+    if k == 1:
+        return x.flip(-1).transpose(-2, -1)
+    if k == 2:
+        return x.flip(-2).flip(-1)
+    return x.flip(-2).transpose(-2, -1)
+
+
+def translated_copies(x: torch.Tensor, shift: int) -> list[torch.Tensor]:
+    """The 3 x 3 translations ``(s, t)`` of every image, by static slicing.
+
+    Entry ``3 s + t`` equals ``translate(x, sign[s] * shift, sign[t] * shift)``
+    bit for bit (one reflect padding by ``shift``, then fixed windows), with
+    no data-dependent indexing, so the graph traces and exports (ONNX) with
+    constant shapes.
+    """
+    h, w = x.shape[-2:]
+    if shift == 0:
+        return [x.clone() for _ in range(N_TRANSLATIONS * N_TRANSLATIONS)]
+    mode = "reflect" if shift < min(h, w) else "replicate"
+    xp = F.pad(x, (shift, shift, shift, shift), mode=mode)
+    out = []
+    for s in range(N_TRANSLATIONS):
+        for t in range(N_TRANSLATIONS):
+            dx, dy = _SIGN[s] * shift, _SIGN[t] * shift
+            # output pixel (i, j) is padded pixel (i + shift - dy, j + shift - dx)
+            out.append(xp[..., shift - dy:shift - dy + h, shift - dx:shift - dx + w])
+    return out
+
+
 def all_geometric_views(x: torch.Tensor, shift: int) -> tuple[torch.Tensor, torch.Tensor]:
     """All 36 transformed copies of every image, sample-major.
 
     Returns ``views`` of shape ``(b * 36, C, H, W)`` (the 36 views of sample
-    ``i`` at rows ``36 i ... 36 i + 35``) and their labels ``(b * 36, 3)``.
+    ``i`` at rows ``36 i ... 36 i + 35``, in the order of
+    ``GEOMETRIC_LABELS``) and their labels ``(b * 36, 3)``. The same values
+    as ``geometric_transform`` on every label, but by static slicing and
+    :func:`rot90_static` with constant ``k`` (no ``nonzero``), so scoring exports
+    to ONNX and TorchScript.
     """
     b = len(x)
     labels = GEOMETRIC_LABELS.to(x.device).repeat(b, 1)
-    views = geometric_transform(x.repeat_interleave(len(GEOMETRIC_LABELS), 0), labels, shift)
-    return views, labels
+    moved = translated_copies(x, int(shift))
+    views = [rot90_static(moved[N_TRANSLATIONS * s + t], r)
+             for r, s, t in GEOMETRIC_LABELS.tolist()]
+    return torch.stack(views, 1).flatten(0, 1), labels
 
 
 class GeometricTask:

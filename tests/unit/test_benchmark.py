@@ -144,14 +144,92 @@ def test_cli_digits_with_a_baseline(tmp_path, capsys):
     for name in ("roc_iforest.png", "roc_ocsvm.png", "auroc_per_class.png"):
         assert (tmp_path / name).stat().st_size > 1000
     assert len(list((tmp_path / "parts" / "iforest").glob("*.csv"))) == 4
-    main(argv[:-1])  # resumes: everything already there
+    assert not res.resumed.any()
+    again = main(argv[:-1])  # resumes: everything already there
     assert "resuming: 4 of 4" in capsys.readouterr().out
+    assert again.resumed.all() and pd.read_csv(tmp_path / "results.csv").resumed.all()
 
 
-def test_cli_unknown_detector_and_missing_data_dir(tmp_path):
+def test_cli_unknown_detector_and_missing_data_dir(tmp_path, monkeypatch):
     from benchmarks.one_vs_all import main
 
     with pytest.raises(SystemExit, match="Unknown detector 'nope'"):
         main(["--dataset", "digits", "--detectors", "nope", "--out", str(tmp_path)])
     with pytest.raises(SystemExit, match="needs --data-dir"):
+        main(["--dataset", "cifar10", "--out", str(tmp_path)])
+    monkeypatch.setenv("SKSSAD_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(SystemExit, match="nowhere/mnist does not exist"):
         main(["--dataset", "mnist", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="expects N or NAME=N"):
+        main(["--dataset", "digits", "--detectors", "iforest", "--max-train", "x=y",
+              "--out", str(tmp_path)])
+
+
+def test_cli_exits_cleanly_without_matplotlib(tmp_path, capsys, monkeypatch):
+    # The README's main job after `pip install .` alone: no matplotlib (issue 18 item 8).
+    import sys
+
+    from benchmarks.one_vs_all import main, matplotlib_available
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` raises
+    assert not matplotlib_available()
+    res = main(["--dataset", "digits", "--detectors", "knn-cosine", "--classes", "3",
+                "--max-test", "100", "--out", str(tmp_path), "--quiet"])
+    out = capsys.readouterr().out
+    assert "plots skipped" in out and "knn-cosine: mean AUROC" in out
+    assert res.auroc.iloc[0] > 0.9
+    assert (tmp_path / "results.md").exists() and not list(tmp_path.glob("*.png"))
+
+
+def test_cli_results_csv_has_configuration_and_provenance(tmp_path):
+    import json
+
+    from benchmarks.one_vs_all import main
+
+    main(["--dataset", "digits", "--detectors", "knn-l2", "iforest", "--classes", "0",
+          "--max-train", "iforest=30", "--max-test", "100", "--out", str(tmp_path),
+          "--quiet", "--no-plots"])
+    csv = pd.read_csv(tmp_path / "results.csv")
+    assert list(csv.detector) == ["knn-l2", "iforest"]
+    assert csv.n_train.iloc[1] == 30 and csv.n_train.iloc[0] > 80 and csv.max_train.isna()[0]
+    assert json.loads(csv.config.iloc[0])["knn_l2__metric"] == "euclidean"
+    for col in ("command", "git", "machine", "date", "seed", "profile"):
+        assert csv[col].notna().all(), col
+    assert "--max-train iforest=30" in csv.command.iloc[0]
+    md = (tmp_path / "results.md").read_text()
+    assert "- Machine: " in md and "CUDA device:" in md and "Derived from `results.csv`" in md
+
+
+def test_cli_cifar10_dev_reads_class_folders(tmp_path):
+    from PIL import Image
+
+    from benchmarks.one_vs_all import main
+
+    rng = np.random.default_rng(0)
+    for kind, n in (("train", 12), ("test", 6)):
+        for c, name in enumerate(("cat", "ship")):
+            folder = tmp_path / "data" / kind / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                img = rng.integers(0, 60, (32, 32, 3)) + (150 if c else 0)
+                Image.fromarray(img.astype(np.uint8)).save(folder / f"{i:04d}.png")
+    res = main(["--dataset", "cifar10-dev", "--data-dir", str(tmp_path / "data"),
+                "--detectors", "knn-cosine", "--out", str(tmp_path / "out"), "--quiet",
+                "--no-plots"])
+    assert list(res.n_test) == [12, 12] and list(res.n_train) == [12, 12]
+    md = (tmp_path / "out" / "results.md").read_text()
+    assert "| 0 (cat) |" in md and "| 1 (ship) |" in md and "CIFAR-10 dev split" in md
+
+
+def test_throughput_writes_markdown_and_csv(tmp_path):
+    import json
+
+    from benchmarks.throughput import main
+
+    rows = main(["--detectors", "geometric", "--n-train", "32", "--n-score", "32",
+                 "--epochs", "2", "--out", str(tmp_path / "tp")])
+    assert len(rows) == 1 and rows[0]["train img/s"] > 0 and rows[0]["score img/s"] > 0
+    csv = pd.read_csv(tmp_path / "tp.csv")
+    assert json.loads(csv.config.iloc[0])["max_epochs"] == 2 and csv.git.notna().all()
+    md = (tmp_path / "tp.md").read_text()
+    assert "| GeometricTransformDetector | geometric |" in md and "- Machine: " in md

@@ -18,8 +18,16 @@ def test_markdown_table_formats_and_escapes():
 
 
 def test_machine_is_detected_not_written_in():
+    import os
+    from pathlib import Path
+
+    import torch
+
     m = report.machine()
-    assert m["cpus"] >= 1 and m["cpu"] and m["cpu"] != "unknown CPU"
+    assert m["cpus"] == os.cpu_count() and m["cpu"] and m["cpu"] != "unknown CPU"
+    if Path("/proc/cpuinfo").is_file():
+        assert m["cpu"] in Path("/proc/cpuinfo").read_text()
+    assert m["torch_threads"] == torch.get_num_threads()
     assert isinstance(m["torch_threads"], int) and "cuda" in m
     line = report.machine_line(m)
     assert m["cpu"] in line and f"{m['torch_threads']} threads" in line
@@ -61,11 +69,14 @@ def test_run_grid_labels_every_row():
 def test_one_vs_all_grid_runs_each_variant_with_its_overrides():
     data = report.load_dataset("digits")
     rows = report.one_vs_all_grid("iforest", {"20 trees": {"n_estimators": 20},
-                                              "5 trees": {"n_estimators": 5}},
-                                  data, classes=[0], max_test=200)
-    assert list(rows.variant) == ["20 trees", "5 trees"] and (rows.n_test == 200).all()
+                                              "5 trees": {"n_estimators": 5},
+                                              "20 again": {"n_estimators": 20},
+                                              "30 images": {"max_train": 30}},
+                                  data, classes=[0], max_test=200, max_train=60)
+    assert list(rows.variant) == ["20 trees", "5 trees", "20 again", "30 images"]
+    assert (rows.n_test == 200).all() and list(rows.n_train) == [60, 60, 60, 30]
     trees = [json.loads(c)["iforest__n_estimators"] for c in rows.config]
-    assert trees == [20, 5]
+    assert trees == [20, 5, 20, 100]
     assert (rows.auroc > 0.9).all()
 
 

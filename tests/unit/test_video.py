@@ -1,66 +1,74 @@
-"""Video input validation and conversion (DESIGN.md, Inputs)."""
+"""Video input validation, scaling and segment chunking (DESIGN.md, Inputs)."""
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import BaseEstimator
 
-from skssad.video import validate_videos, video_lengths, videos_to_tensor
+from skssad.video import (
+    check_min_frames,
+    fit_frame_scale,
+    map_segments,
+    reduce_segments,
+    segment_frames,
+    segment_starts,
+    validate_videos,
+)
 
 
 class _Stub(BaseEstimator):
     _min_samples = 2
 
 
-def _tensor(est, X, reset=True, min_frames=3, input_size=None):
-    return videos_to_tensor(est, X, reset=reset, min_frames=min_frames, need="test",
-                            input_size=input_size, device="cpu")
+def test_five_d_channels_last_becomes_a_channels_first_view():
+    X = np.arange(3 * 6 * 5 * 7 * 3, dtype=np.uint8).reshape(3, 6, 5, 7, 3)
+    v = validate_videos(_Stub(), X, reset=True)
+    assert v.frames.shape == (18, 3, 5, 7) and v.lengths.tolist() == [6, 6, 6]
+    assert np.shares_memory(v.frames, X)  # no copy of the input
+    assert np.array_equal(v.frames[7], X[1, 1].transpose(2, 0, 1))
 
 
-def test_five_d_channels_last_becomes_ntchw():
-    X = np.zeros((3, 6, 5, 7, 3), dtype=np.uint8)
-    t = _tensor(_Stub(), X)
-    assert tuple(t.shape) == (3, 6, 3, 5, 7)
-
-
-def test_four_d_grayscale_resized_to_input_size():
+def test_four_d_grayscale_and_two_d_series():
     est = _Stub()
-    t = _tensor(est, np.zeros((2, 4, 8, 8)), input_size=16)
-    assert tuple(t.shape) == (2, 4, 1, 16, 16)
-    assert est.video_kind_ == "video" and est.n_features_in_ == 4
+    v = validate_videos(est, np.zeros((2, 4, 8, 8)), reset=True)
+    assert v.frames.shape == (8, 1, 8, 8) and v.kind == "video" and est.n_features_in_ == 4
+    s = validate_videos(_Stub(), np.arange(10.0).reshape(2, 5), reset=True)
+    assert s.frames.shape == (10, 1, 1, 1) and s.kind == "series"
 
 
-def test_two_d_is_univariate_time_series_of_1x1_frames():
-    est = _Stub()
-    t = _tensor(est, np.arange(10.0).reshape(2, 5), input_size=16)
-    assert tuple(t.shape) == (2, 5, 1, 1, 1)
-    assert est.video_kind_ == "series"
-    # float input is scaled by the fitted range
-    assert float(t.min()) == 0.0 and float(t.max()) == 1.0
-
-
-def test_uint8_divided_by_255():
-    t = _tensor(_Stub(), np.full((2, 3, 2, 2), 51, dtype=np.uint8))
-    assert np.allclose(t.numpy(), 0.2)
-
-
-def test_variable_length_list_is_nan_padded_with_lengths():
+def test_variable_length_list_is_concatenated_with_lengths():
     rng = np.random.default_rng(0)
     X = [rng.random((n, 4, 4)) for n in (5, 8, 6)]
-    t = _tensor(_Stub(), X)
-    assert tuple(t.shape) == (3, 8, 1, 4, 4)
-    assert video_lengths(t).tolist() == [5, 8, 6]
-    assert not np.isnan(t[0, :5].numpy()).any()
+    v = validate_videos(_Stub(), X, reset=True)
+    assert v.lengths.tolist() == [5, 8, 6] and v.frames.shape == (19, 1, 4, 4)
+    assert np.array_equal(v.frames[5:13, 0], X[1])
+    sub = v[np.array([True, False, True])]
+    assert sub.lengths.tolist() == [5, 6] and np.array_equal(sub.frames[5:, 0], X[2])
+
+
+def test_fitted_range_uint8_float_and_overflow():
+    v = validate_videos(_Stub(), np.full((2, 3, 2, 2), 51, dtype=np.uint8), reset=True)
+    assert fit_frame_scale(v) == (0.0, 255.0)
+    v = validate_videos(_Stub(), np.array([[1e9, 1e9 + 2], [1e9 + 1, 1e9]]), reset=True)
+    assert fit_frame_scale(v) == (1e9, 1e9 + 2)
+    v = validate_videos(_Stub(), np.full((2, 3), 1e17), reset=True)
+    lo, hi = fit_frame_scale(v)
+    assert hi > lo  # a unit that survives the offset
+    v = validate_videos(_Stub(), np.array([[-1.7e308, 1.7e308], [0.0, 1.0]]), reset=True)
+    with pytest.raises(ValueError, match="range"):
+        fit_frame_scale(v)
 
 
 def test_too_short_video_names_frames_needed():
-    with pytest.raises(ValueError, match="at least 13 frames.*video 1 has 4"):
-        videos_to_tensor(_Stub(), [np.zeros((20, 4, 4)), np.zeros((4, 4, 4))], reset=True,
-                         min_frames=13, need="M=5, skip=2", input_size=None, device="cpu")
+    v = validate_videos(_Stub(), [np.zeros((20, 4, 4)), np.zeros((4, 4, 4))], reset=True)
+    with pytest.raises(ValueError, match="at least 13 frames.*M=5, skip=2.*video 1 has 4"):
+        check_min_frames(v, 13, "M=5, skip=2")
 
 
 def test_short_time_series_mentions_features():
+    v = validate_videos(_Stub(), np.zeros((4, 1)), reset=True)
     with pytest.raises(ValueError, match="1 feature"):
-        _tensor(_Stub(), np.zeros((4, 1)))
+        check_min_frames(v, 3, "test", array_series=True)
 
 
 def test_channels_first_video_rejected():
@@ -78,21 +86,48 @@ def test_three_d_input_rejected_with_expected_layouts():
         validate_videos(_Stub(), np.zeros((2, 3, 4)), reset=True)
 
 
-def test_inference_frame_shape_must_match_fit():
-    est = _Stub()
-    _tensor(est, np.zeros((2, 4, 8, 8)))
-    with pytest.raises(ValueError, match="fitted on"):
-        _tensor(est, np.zeros((2, 4, 6, 6)), reset=False)
-
-
-def test_inference_accepts_other_video_length():
-    est = _Stub()
-    _tensor(est, np.zeros((2, 4, 8, 8)))
-    assert _tensor(est, np.zeros((1, 9, 8, 8)), reset=False).shape[1] == 9
-
-
 def test_nan_rejected():
     X = np.zeros((2, 4, 3, 3))
     X[0, 1, 1, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        _tensor(_Stub(), X)
+        validate_videos(_Stub(), X, reset=True)
+
+
+def test_segment_starts_follow_section_three_a():
+    # §III-A: Z = N - span + 1 segments per video, one frame apart.
+    starts, owner = segment_starts(np.array([7, 4, 9]), M=3, skip=1)  # span 5
+    assert owner.tolist() == [0, 0, 0, 2, 2, 2, 2, 2]
+    assert starts.tolist() == [0, 1, 2, 11, 12, 13, 14, 15]
+    assert segment_frames(starts[:2], 3, 1).tolist() == [[0, 2, 4], [1, 3, 5]]
+    t = segment_frames(torch.tensor([11]), 3, 1)
+    assert t.tolist() == [[11, 13, 15]]
+
+
+def test_map_segments_gathers_true_order_features_in_fixed_chunks():
+    # frame "features" are the frame values, so each segment's row is its frames
+    v = validate_videos(_Stub(), np.arange(2 * 30.0).reshape(2, 30), reset=True)
+    starts, _ = segment_starts(v.lengths, 3, 2)
+    sizes, frames_seen = [], []
+
+    def featurize(raw):
+        frames_seen.append(len(raw))
+        return torch.from_numpy(raw.reshape(len(raw), 1)).float()
+
+    def segment_fn(f):
+        sizes.append(len(f))
+        return f[:, :, 0]
+
+    out = map_segments(v, starts, 3, 2, featurize, segment_fn, segment_chunk=8)
+    assert out.shape == (len(starts), 3)
+    assert torch.equal(out, torch.from_numpy(segment_frames(starts, 3, 2)).float())
+    assert set(sizes) == {8}  # every chunk padded to exactly segment_chunk
+    assert max(frames_seen) <= 8 * 3  # only the frames of one chunk are read
+
+
+def test_reduce_segments_mean_max_top_k():
+    losses = np.array([1.0, 5.0, 3.0, 2.0, 4.0])
+    owner = np.array([0, 0, 0, 1, 1])
+    assert reduce_segments(losses, owner, 2, "mean").tolist() == [3.0, 3.0]
+    assert reduce_segments(losses, owner, 2, "max").tolist() == [5.0, 4.0]
+    assert reduce_segments(losses, owner, 2, "top_k", top_k=2).tolist() == [4.0, 3.0]
+    assert reduce_segments(losses, owner, 2, "top_k", top_k=9).tolist() == [3.0, 3.0]

@@ -2,11 +2,13 @@
 
 import math
 
+import pytest
 import torch
 
 from skssad.losses import (
     ContrastedMemoryLoss,
     DoubleHingeLoss,
+    contrasted_memory_loss,
     double_hinge,
     memory_mix,
     nt_xent,
@@ -54,7 +56,8 @@ def test_double_hinge_eq11():
 
 def _prototype_std(lambda_v):
     torch.manual_seed(0)
-    mem = HopfieldMemory(4, 8, beta=2.0)
+    # Raw Eq. (1): a layer-normalised memory could not shrink towards one point.
+    mem = HopfieldMemory(4, 8, beta=2.0, normalize="none")
     queries = torch.randn(32, 4)
     opt = torch.optim.SGD(mem.parameters(), lr=0.5)
     y = torch.ones(32)
@@ -65,7 +68,7 @@ def _prototype_std(lambda_v):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return float(mem(queries).std(0).mean())
+    return float(mem(queries).detach().std(0).mean())
 
 
 def test_variance_loss_prevents_prototype_collapse():
@@ -74,12 +77,61 @@ def test_variance_loss_prevents_prototype_collapse():
     assert kept > 0.2
 
 
+def test_nt_xent_negatives_enter_the_denominator_only():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(4, 5, generator=g), torch.randn(4, 5, generator=g)
+    far = -torch.cat([a, b])  # opposite directions: tiny exp(sim / tau)
+    near = torch.cat([a, b])  # copies of the anchors: as similar as the positives
+    base = nt_xent(a, b, 0.5)
+    assert nt_xent(a, b, 0.5, far) > base
+    assert nt_xent(a, b, 0.5, near) > nt_xent(a, b, 0.5, far)
+    # Direct Eq. (5) with two extra terms in every denominator.
+    z = torch.nn.functional.normalize(torch.cat([a, b]), dim=1)
+    neg = torch.nn.functional.normalize(near[:2], dim=1)
+    n = len(a)
+    total = 0.0
+    for i in range(2 * n):
+        j = (i + n) % (2 * n)
+        den = sum(math.exp(float(z[i] @ z[p]) / 0.5) for p in range(2 * n) if p != i)
+        den += sum(math.exp(float(z[i] @ m) / 0.5) for m in neg)
+        total += -math.log(math.exp(float(z[i] @ z[j]) / 0.5) / den)
+    assert abs(float(nt_xent(a, b, 0.5, near[:2])) - total / (2 * n)) < 1e-5
+
+
+def _outputs(mems, branches=2, b=4):
+    outs = []
+    for mem, side in zip(mems, (4, 2), strict=True):
+        q = torch.randn(branches * b, 6, side, side, requires_grad=True)
+        outs.append((q, mem.retrieve_map(q)))
+    return outs
+
+
 def test_contrasted_memory_loss_is_finite_and_trains_memory():
     mems = torch.nn.ModuleList([HopfieldMemory(6, 5), HopfieldMemory(6, 3)])
-    z1 = [torch.randn(4, 6, 4, 4, requires_grad=True), torch.randn(4, 6, 2, 2)]
-    z2 = [torch.randn(4, 6, 4, 4), torch.randn(4, 6, 2, 2)]
-    loss = ContrastedMemoryLoss(0.1, 0.05, (1.0, 2.0), (0.3, 1.0))(
-        z1, z2, torch.tensor([1.0, 1.0, 0.0, 1.0]), mems)
+    y = torch.tensor([1.0, 1.0, 0.0, 1.0])
+    loss = ContrastedMemoryLoss(0.1, 0.05, (1.0, 2.0), (0.3, 1.0))(_outputs(mems), y)
     loss.backward()
     assert torch.isfinite(loss)
     assert all(m.patterns.grad.abs().sum() > 0 for m in mems)
+
+
+def test_contrasted_memory_loss_uses_the_memory_only_for_normal_first_branch():
+    # Eq. (3): with every sample a known anomaly the memory is bypassed.
+    mems = torch.nn.ModuleList([HopfieldMemory(6, 5), HopfieldMemory(6, 3)])
+    loss = contrasted_memory_loss(_outputs(mems), torch.zeros(4))
+    loss.backward()
+    assert all(m.patterns.grad is None or m.patterns.grad.abs().sum() == 0 for m in mems)
+
+
+def test_contrasted_memory_loss_takes_rotation_negatives():
+    mems = torch.nn.ModuleList([HopfieldMemory(6, 5), HopfieldMemory(6, 3)])
+    torch.manual_seed(0)
+    outs = _outputs(mems, branches=3)
+    y = torch.ones(4)
+    torch.manual_seed(1)
+    with_neg = contrasted_memory_loss(outs, y)
+    torch.manual_seed(1)
+    without = contrasted_memory_loss([(q[:8], r[:8]) for q, r in outs], y)
+    assert with_neg > without
+    with pytest.raises(ValueError, match="stacked branches"):
+        contrasted_memory_loss([(q[:5], r[:5]) for q, r in outs], y)

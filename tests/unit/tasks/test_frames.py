@@ -7,8 +7,10 @@ import pytest
 import torch
 
 from skssad.tasks.frames import (
+    FrameShuffleTask,
     all_permutations,
     extract_segments,
+    frame_jitter,
     permutation_views,
     segment_indices,
     segment_span,
@@ -85,3 +87,38 @@ def test_permutation_views_are_segment_major():
     assert lab.tolist() == [0, 5, 0, 5]
     assert views[1].tolist() == seg[0, table[5]].tolist()
     assert views[2].tolist() == seg[1].tolist()
+
+
+def test_frame_jitter_changes_each_frame_on_its_own():
+    torch.manual_seed(0)
+    frames = torch.rand(64, 3, 8, 8)
+    assert frame_jitter(frames, 0.0, 0) is frames
+    out = frame_jitter(frames, 0.5, 0)
+    shift = (out - frames).mean((1, 2, 3))
+    assert out.shape == frames.shape and shift.std() > 0.1  # independent per frame
+    # brightness offset within [-s, s] around a contrast/gain change of the frame
+    assert shift.abs().max() < 0.5 + 0.5
+
+
+def test_frame_crop_jitter_translates_by_whole_pixels():
+    torch.manual_seed(0)
+    frames = torch.zeros(32, 1, 8, 8)
+    frames[:, :, 3:5, 3:5] = 1
+    out = frame_jitter(frames, 0.0, 2)
+    assert torch.equal(out.sum((1, 2, 3)), frames.sum((1, 2, 3)))  # moved, not blurred
+    moved = (out != frames).flatten(1).any(1)
+    assert moved.float().mean() > 0.5
+
+
+def test_frame_shuffle_task_cuts_segments_per_batch():
+    frames = torch.arange(20.0).view(20, 1, 1, 1)
+    table = all_permutations(3)
+    task = FrameShuffleTask(table.numpy(), M=3, skip=1, source=lambda idx: frames[idx])
+    torch.manual_seed(0)
+    seg, lab = task(torch.tensor([0, 5, 11]))
+    assert seg.shape == (3, 3, 1, 1, 1)
+    truth = torch.tensor([[0.0, 2, 4], [5, 7, 9], [11, 13, 15]])
+    assert torch.equal(unshuffle_frames(seg[..., 0, 0, 0], table[lab]), truth)
+    task.source = None
+    with pytest.raises(RuntimeError, match="frame source"):
+        task(torch.tensor([0]))
