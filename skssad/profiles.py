@@ -53,7 +53,9 @@ REGISTRY["puzzle_tint_color"] = {
                   fusion="median", color_density="gmm", depth=16, width=8, input_size=32,
                   max_epochs=15, batch_size=32, lr=0.05),
     # The paper's method (puzzle + tint + attention + colorization on RGB; puzzle alone on
-    # grayscale) at CPU scale; see benchmarks/results/puzzle_tint_color_cifar10dev.md.
+    # grayscale) at CPU scale. Not yet tuned: on 300 cifar10-dev *train* cat images the
+    # encoder ended at chance (loss 3.60 / 3.56 vs log 9 + log 4 = 3.58) after 5 epochs of
+    # SGD lr 0.05 and after 6 epochs of Adam lr 2e-3 (training_health_ warns).
     "quick": dict(k=18, n=3, c=4, border=2, tasks="auto", attention=True, ood="mahalanobis",
                   fusion="median", depth=10, width=2, color_width=8, input_size=32,
                   max_epochs=10, batch_size=32, lr=0.05, n_views=4, max_train=1000),

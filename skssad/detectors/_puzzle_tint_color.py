@@ -137,10 +137,11 @@ class PuzzleTintColorDetector(BaseDetector):
     dropout : float, default=0.3
         Dropout of the dense heads (§VI-B).
     input_size, image_shape, contamination, max_epochs, batch_size, lr, optimizer, \
-weight_decay, callbacks, verbose, device, random_state
+weight_decay, callbacks, verbose, device, precision, compile, random_state
         As in :class:`GeometricTransformDetector` (defaults 32, None, 0.1, 15,
-        32, 0.05, "sgd", 5e-4, None, 0, "auto", None); ``max_epochs`` is per
-        network, and each network gets its own copy of ``callbacks``.
+        32, 0.05, "sgd", 5e-4, None, 0, "auto", "fp32", False, None);
+        ``max_epochs`` is per network, and each network gets its own copy of
+        ``callbacks``.
 
     Attributes
     ----------
@@ -219,7 +220,7 @@ weight_decay, callbacks, verbose, device, random_state
                  n_views="auto", shift=None, depth=16, width=4, color_width=16, dropout=0.3,
                  input_size=32, image_shape=None, contamination=0.1, max_epochs=15,
                  batch_size=32, lr=0.05, optimizer="sgd", weight_decay=5e-4, callbacks=None,
-                 verbose=0, device="auto", random_state=None):
+                 verbose=0, device="auto", precision="fp32", compile=False, random_state=None):
         self.k = k
         self.n = n
         self.c = c
@@ -250,6 +251,8 @@ weight_decay, callbacks, verbose, device, random_state
         self.callbacks = callbacks
         self.verbose = verbose
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.random_state = random_state
 
     # ------------------------------------------------------------------ configuration

@@ -13,6 +13,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from skssad import PuzzleTintColorDetector
 from skssad.datasets import make_color_patches
+from skssad.fusion import fuse
 from skssad.tasks.color import hsv_to_rgb, rgb_to_hsv
 
 TINY = dict(depth=10, width=1, input_size=16, max_epochs=2, n_views=2, batch_size=32,
@@ -132,7 +133,7 @@ def test_attention_marks_the_object_by_original_piece(objects):
     np.testing.assert_allclose(A.sum(1), 1.0, rtol=1e-5)
     assert (A.argmax(1) == qt).mean() >= 0.8
     assert A[np.arange(len(Xt)), qt].mean() > 0.26  # uniform would be 0.25
-    assert A.std(0).min() > 0.01  # the map varies with the input
+    assert A.std(0).min() > 0.005  # the map varies with the input (the object moves)
 
 
 def test_tint_task_learns_below_chance(objects):
@@ -160,11 +161,12 @@ def test_grey_images_get_a_neutral_tint_contribution(objects):
     # nothing -- neither the best score (the old bug) nor the worst.
     det, Xt, _, _ = objects
     grey = np.repeat(Xt.mean(-1, keepdims=True).round().astype(np.uint8), 3, -1)
-    ood = det._ood(det._raw(det._as_tensor(grey, reset=False)))
+    with torch.no_grad():
+        ood = det._ood(det._raw(det._as_tensor(grey, reset=False)))
     assert torch.isnan(ood["values"]["tint"]).all()
     assert torch.isnan(ood["pieces"]["tint"]).all()
     center, scale = det.task_stats_["puzzle"]
-    puzzle_alone = ((ood["values"]["puzzle"].median(1).values.double() - center) / scale)
+    puzzle_alone = (fuse(ood["values"]["puzzle"], det.fusion, 1).double() - center) / scale
     np.testing.assert_allclose(det.score_samples(grey), puzzle_alone.numpy(), rtol=1e-4,
                                atol=1e-6)
 
