@@ -95,7 +95,8 @@ class PretextNet(NeuralNet):
         ``task(x) -> (inputs, targets)`` turns a batch of images ``x`` of
         shape ``(b, C, H, W)`` on the device into the network's inputs and
         the pretext targets (tensors, or tuples of tensors), drawing its
-        randomness from the torch RNG. ``None`` trains on ``(X, y)`` as
+        randomness from the torch RNG; a task with ``uses_labels = True``
+        is called as ``task(x, y)``. ``None`` trains on ``(X, y)`` as
         given. Tasks hold CPU or numpy state only, so that a fitted net
         pickles onto a machine without CUDA.
     precision : {"fp32", "bf16", "fp16"}, default="fp32"
@@ -129,6 +130,8 @@ class PretextNet(NeuralNet):
         Xi, yi = unpack_data(batch)
         if self.task is None:
             return Xi, yi
+        if getattr(self.task, "uses_labels", False):
+            return self.task(Xi, yi)  # e.g. AnoMem's Eq. (3) needs the batch labels
         return self.task(Xi)
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):

@@ -42,6 +42,11 @@ API_MODULES: list[tuple[str, str]] = [
     ("skssad.nets", "Networks"),
     ("skssad.training", "Training (skorch seam)"),
     ("skssad.callbacks", "Callbacks"),
+    ("skssad.thresholds", "Thresholds"),
+    ("skssad.export", "Export (ONNX, TorchScript)"),
+    ("skssad.localization", "Localisation protocol"),
+    ("skssad.attribution", "Attribution maps"),
+    ("skssad.visualization", "Visualisation"),
     ("skssad.base", "Base class"),
 ]
 

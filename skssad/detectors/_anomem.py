@@ -18,7 +18,6 @@ import torch
 import torch.nn.functional as F
 from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_is_fitted
-from skorch.dataset import unpack_data
 
 from ..base import BaseDetector, Interval, StrOptions
 from ..losses import ContrastedMemoryLoss, DoubleHingeLoss
@@ -27,24 +26,11 @@ from ..nets.anomem import MultiScaleMemoryNet, ScaleDistanceHeads, UniformRetrie
 from ..nets.hopfield import NORMALIZATIONS, effective_slots, hopfield_attention
 from ..nets.resnet import RESNET_BLOCKS, ResNet
 from ..tasks.contrastive import ContrastiveTask
-from ..training import PretextNet
 
 __all__ = ["AnoMemDetector"]
 
 #: median effective slots per query above this share of the memory warns
 UNIFORM_SHARE = 0.5
-
-
-class _LabelledTaskNet(PretextNet):
-    """PretextNet whose task also sees the batch labels: ``task(x, y) -> (inputs, targets)``.
-
-    Eq. (3) needs ``y`` (1 normal, 0 known anomaly) inside the contrastive
-    step; everything else is PretextNet's train step.
-    """
-
-    def _task_batch(self, batch):
-        Xi, yi = unpack_data(batch)
-        return self.task(Xi, yi)
 
 
 class AnoMemDetector(BaseDetector):
@@ -314,7 +300,7 @@ weight_decay, callbacks, verbose, device, random_state
                                          self.sampling_ratio,
                                          use_memory=self.memory == "hopfield")
         task = ContrastiveTask(self.crop_scale, flip=self.flip, negatives=self.negatives)
-        self.net_ = self._make_net("net", module, criterion, task, net_class=_LabelledTaskNet,
+        self.net_ = self._make_net("net", module, criterion, task,
                                    chance_loss=self._chance_loss(X.shape[-1], task))
         self.net_.fit(X, torch.from_numpy(y01).to(X.device))
         self._y01 = y01

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
+from sklearn.utils.validation import check_is_fitted
+
 from ..base import BaseDetector, Interval
 from ..losses import MultiHeadCrossEntropy
 from ..nets import MultiHeadNet, Standardize, WideResNet
@@ -162,6 +164,24 @@ class GeometricTransformDetector(BaseDetector):
         self.net_ = self._make_net("net", module, MultiHeadCrossEntropy(HEAD_SIZES),
                                    GeometricTask(self.shift_, self.n_views))
         self.net_.fit(X, None)
+
+    def anomaly_map(self, X, *, window: int | None = None, stride: int | None = None):
+        """Occlusion map of the Eq. (2) score: higher = more anomalous.
+
+        MHRot has no native localisation; each pixel gets the mean rise of
+        the normality score when a window covering it is blurred away (see
+        :func:`skssad.attribution.anomaly_map`, which explains why occlusion
+        rather than input gradients of saturated softmax scores).
+
+        Returns
+        -------
+        maps : ndarray of shape (n_samples, H, W)
+            At the resolution of the input images.
+        """
+        from ..attribution import anomaly_map
+
+        check_is_fitted(self, "offset_")
+        return anomaly_map(self, X, window=window, stride=stride)
 
     def _score_chunk(self, X):
         # Eq. (2): all 36 views of the chunk in one forward pass.

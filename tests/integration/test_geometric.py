@@ -57,3 +57,15 @@ def test_works_after_a_transformer_in_a_pipeline(digits):
     pipe.fit(X[target == 0][:80])
     pred = pipe.predict(X[:20])
     assert pred.shape == (20,) and set(np.unique(pred)) <= {-1, 1}
+
+
+def test_anomaly_map_is_the_occlusion_map_at_input_resolution(digits):
+    from skssad.attribution import anomaly_map
+
+    images, target = digits
+    det = GeometricTransformDetector(depth=10, width=1, input_size=8, max_epochs=1,
+                                     batch_size=16, n_views=2, shift=2, device="cpu",
+                                     random_state=0).fit(images[target == 0][:32])
+    maps = det.anomaly_map(images[:3], window=4, stride=2)
+    assert maps.shape == (3, 8, 8) and np.isfinite(maps).all()
+    np.testing.assert_allclose(maps, anomaly_map(det, images[:3], window=4, stride=2))
