@@ -164,7 +164,12 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, weights=None, win_size: int | N
         raise ValueError(f"backend must be 'direct' or 'pytorch_msssim', got {backend!r}.")
     weights, win_size = _scales(x, weights, win_size, len(GLOBAL_MSSSIM_WEIGHTS))
     if backend == "pytorch_msssim":
-        from pytorch_msssim import ms_ssim as _lib_ms_ssim
+        try:
+            from pytorch_msssim import ms_ssim as _lib_ms_ssim
+        except ImportError as e:  # a reference backend for tests, not a dependency
+            raise ImportError("backend='pytorch_msssim' needs the pytorch-msssim package "
+                              "(pip install 'skssad[test]'); the default backend "
+                              "'direct' needs nothing.") from e
 
         return _lib_ms_ssim(x, y, data_range=data_range, size_average=False,
                             win_size=win_size, win_sigma=win_sigma, weights=list(weights),
