@@ -1,6 +1,6 @@
 """Torch modules used by the detectors."""
 
-from .anomem import MultiScaleMemoryNet, ScaleDistanceHeads, UniformRetrievalWarning
+from .anomem import MultiScaleMemoryNet, ScaleDistanceHeads
 from .autoencoder import (
     Critic,
     DistillationStudent,
@@ -37,5 +37,4 @@ __all__ = [
     "ResNet",
     "MultiScaleMemoryNet",
     "ScaleDistanceHeads",
-    "UniformRetrievalWarning",
 ]

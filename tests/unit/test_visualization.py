@@ -1,5 +1,7 @@
 """overlay_anomaly_map: anomaly maps drawn over their images."""
 
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -24,5 +26,10 @@ def test_overlay_anomaly_map():
 
 def test_importable_from_the_package_root_without_matplotlib():
     assert skssad.overlay_anomaly_map is overlay_anomaly_map
-    overlay_anomaly_map(np.zeros((3, 3)), np.eye(3))
-    assert "matplotlib" not in sys.modules or "matplotlib.pyplot" not in sys.modules
+    # A fresh interpreter: other tests in this process may have imported pyplot already.
+    code = ("import sys, numpy as np, skssad; "
+            "skssad.overlay_anomaly_map(np.zeros((3, 3)), np.eye(3)); "
+            "assert 'matplotlib.pyplot' not in sys.modules")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert proc.returncode == 0, proc.stderr
