@@ -318,7 +318,8 @@ def run_texture(args, argv) -> None:
         "patches, stride 16 in training and scoring, 4 in the maps; a pixel averages the "
         "patches covering it; beta=0.1 as the paper's MVTec AD setting, §4.2)",
         f"- local std: the absolute difference between the std over a {STD_WINDOW}x"
-        f"{STD_WINDOW} window and its median over the training crops; raw-patch NN: L2 distance of each raw {NN_PATCH}x{NN_PATCH} test "
+        f"{STD_WINDOW} window and its median over the training crops; raw-patch NN: L2 "
+        f"distance of each raw {NN_PATCH}x{NN_PATCH} test "
         f"patch (stride {NN_STRIDE_TEST}) to its nearest training patch (stride "
         f"{NN_STRIDE_TRAIN}), averaged per pixel. Image AUROC of a baseline: its map's max.",
         "- pixel_auroc_mean_per_image: mean over defective crops of each crop's pixel AUROC "
