@@ -49,7 +49,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .training import autocast_context, build_pretext_net
 
 __all__ = ["BaseDetector", "PretextAtChanceWarning", "ImagePrep", "resolve_device",
-           "images_to_nchw", "resize_images", "padded_chunks", "scale_to_unit"]
+           "images_to_nchw", "resize_images", "scale_to_unit"]
 
 
 class PretextAtChanceWarning(UserWarning):
@@ -63,21 +63,6 @@ class PretextAtChanceWarning(UserWarning):
 #: samples, so a sample's score is bit-identical whatever else is scored
 #: with it (CPU kernels change their summation order with the batch size).
 INFERENCE_CHUNK = 32
-
-
-def padded_chunks(X: torch.Tensor, size: int = INFERENCE_CHUNK):
-    """Yield ``(chunk, b)``: ``X`` cut into chunks of exactly ``size`` rows.
-
-    The last chunk is zero-padded to ``size``; ``b`` is its number of real
-    rows. Fixed-size chunks keep every result bit-identical whatever else
-    is scored with it (DESIGN.md, batch independence).
-    """
-    for start in range(0, len(X), size):
-        chunk = X[start:start + size]
-        b = len(chunk)
-        if b < size:
-            chunk = torch.cat([chunk, chunk.new_zeros((size - b, *chunk.shape[1:]))])
-        yield chunk, b
 
 
 def resolve_device(device: str) -> str:
@@ -442,15 +427,6 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         if len(store) == 0:
             return np.empty(0)
         return self._map_chunks(store, self._score_chunk).double().numpy()
-
-    def _score_tensor(self, X: torch.Tensor) -> np.ndarray:
-        """Score prepared images ``X`` in padded chunks of exactly ``INFERENCE_CHUNK``."""
-        self._eval_mode()
-        out = []
-        with torch.no_grad():
-            for chunk, b in padded_chunks(X):
-                out.append(self._score_chunk(chunk)[:b].double().cpu())
-        return torch.cat(out).numpy() if out else np.empty(0)
 
     def _eval_mode(self):
         for net in getattr(self, "nets_", {}).values():
