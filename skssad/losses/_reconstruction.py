@@ -130,7 +130,8 @@ def _ssim_terms(x, y, win, data_range, K, same):
 
 
 def _downsample(x):
-    return F.avg_pool2d(x, kernel_size=2, padding=[s % 2 for s in x.shape[2:]])
+    # python ints, not traced sizes: the TorchScript ONNX exporter needs a constant padding
+    return F.avg_pool2d(x, kernel_size=2, padding=[int(s) % 2 for s in x.shape[2:]])
 
 
 def _check_pair(x, y):
