@@ -32,11 +32,12 @@ ONNX file.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ._layouts import images_to_nchw
 
 __all__ = ["export_onnx", "export_torchscript", "OnnxDetector", "scoring_module",
            "METADATA_KEYS"]
@@ -280,28 +281,22 @@ def export_torchscript(detector, path, *, chunk_size: int = DEFAULT_CHUNK,
 def _as_nhwc(X: np.ndarray, shape: tuple[int, int, int], image_shape) -> np.ndarray:
     """``X`` (2-D flattened, 3-D grayscale or 4-D channels-last) as ``(n, H, W, C)``.
 
-    The same readings as ``skssad.base.images_to_nchw`` for images of the
-    fitted shape ``(H, W, C)``.
+    The base's readings (:func:`skssad._layouts.images_to_nchw`), except that
+    flattened rows of the fitted ``H * W * C`` features take the fitted shape
+    whatever layout ``fit`` saw.
     """
     h, w, c = shape
-    if X.ndim == 2:
-        f = X.shape[1]
-        if f == h * w * c:
-            X = X.reshape(len(X), h, w, c)
-        elif image_shape is None and f < h * w and c == 1 and math.isqrt(f - 1) + 1 == h == w:
-            # the base zero-pads non-square flattened rows to the next square
-            padded = np.zeros((len(X), h * w), dtype=X.dtype)
-            padded[:, :f] = X
-            X = padded.reshape(len(X), h, w, 1)
-        else:
-            raise ValueError(f"X has {f} features per sample; the exported detector "
-                             f"expects images of (H, W, C)={shape} ({h * w * c} features).")
-    elif X.ndim == 3:
-        X = X[..., None]
-    if X.ndim != 4 or X.shape[1:] != (h, w, c):
-        raise ValueError(f"Expected images of shape (n, {h}, {w}, {c}) channels-last (or "
-                         f"(n, {h}, {w}) / (n, {h * w * c}) flattened), got {X.shape}.")
-    return X
+    if X.ndim == 2 and image_shape is None and X.shape[1] == h * w * c:
+        image_shape = shape
+    message = (f"Expected images of shape (n, {h}, {w}, {c}) channels-last (or "
+               f"(n, {h}, {w}) / (n, {h * w * c}) flattened), got {X.shape}.")
+    try:
+        images = images_to_nchw(X, image_shape if X.ndim == 2 else None)
+    except ValueError as exc:
+        raise ValueError(message) from exc
+    if images.shape[1:] != (c, h, w):
+        raise ValueError(message)
+    return images.transpose(0, 2, 3, 1)
 
 
 class OnnxDetector:

@@ -35,6 +35,8 @@ import torch
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
+from ._layouts import video_frames_nhwc
+
 __all__ = ["VideoFrames", "validate_videos", "check_min_frames", "fit_frame_scale",
            "segment_starts", "segment_frames", "map_segments",
            "frame_moments", "minmax_anomaly_scores", "reduce_segments"]
@@ -146,22 +148,9 @@ def validate_videos(estimator, X, *, reset: bool, min_samples: int = 1) -> Video
                           ensure_min_samples=min_samples)
     else:
         A = check_array(X, allow_nd=True, dtype="numeric", ensure_min_samples=min_samples)
-    n, kind = A.shape[0], "video"
-    if A.ndim == 2:
-        frames, kind = A.reshape(-1, 1, 1, 1), "series"
-    elif A.ndim == 4:
-        frames = A.reshape(-1, *A.shape[2:], 1)
-    elif A.ndim == 5:
-        if A.shape[4] > 4:
-            raise ValueError(f"Expected channels-last videos (n, T, H, W, C) with C <= 4; got "
-                             f"shape {A.shape}. Transpose channels-first input.")
-        frames = A.reshape(-1, *A.shape[2:])
-    else:
-        raise ValueError(f"Expected videos as 5-D (n, T, H, W, C), 4-D (n, T, H, W), a list "
-                         f"of videos, or 2-D (n, T) time series; got {A.ndim}-D input of "
-                         f"shape {A.shape}.")
-    return VideoFrames(frames.transpose(0, 3, 1, 2), np.full(n, A.shape[1], dtype=np.int64),
-                       kind)
+    frames, kind = video_frames_nhwc(A)
+    return VideoFrames(frames.transpose(0, 3, 1, 2),
+                       np.full(A.shape[0], A.shape[1], dtype=np.int64), kind)
 
 
 def check_min_frames(videos: VideoFrames, min_frames: int, need: str, *,

@@ -18,9 +18,10 @@ pytest.importorskip("onnx", reason="ONNX export tests need the onnx package (tes
 pytest.importorskip("onnxruntime", reason="OnnxDetector tests need onnxruntime (test extra)")
 
 from skssad import GeometricTransformDetector, IGDDetector  # noqa: E402
-from skssad.base import resize_images  # noqa: E402
+from skssad.base import images_to_nchw, resize_images  # noqa: E402
 from skssad.export import (  # noqa: E402
     OnnxDetector,
+    _as_nhwc,
     _resize_matrices,
     export_onnx,
     export_torchscript,
@@ -112,6 +113,15 @@ def test_thresholded_detector_exports_its_threshold(digit_split, tmp_path):
     assert onnx_det.threshold_ == pytest.approx(det.threshold_)
     assert onnx_det.offset_ == pytest.approx(det.estimator_.offset_)
     assert OnnxDetector(tmp_path / "t.onnx", threshold=0.5).threshold_ == 0.5
+
+
+@pytest.mark.parametrize("shape, fitted", [((3, 60), (8, 8, 1)), ((3, 64), (8, 8, 1)),
+                                           ((3, 48), (4, 4, 3)), ((3, 8, 8), (8, 8, 1)),
+                                           ((3, 4, 4, 3), (4, 4, 3))])
+def test_onnx_detector_reads_images_as_the_base(shape, fitted):
+    X = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    np.testing.assert_array_equal(_as_nhwc(X, fitted, None),
+                                  images_to_nchw(X).transpose(0, 2, 3, 1))
 
 
 def test_bad_input_to_onnx_detector(geometric_onnx):
