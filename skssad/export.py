@@ -1,9 +1,11 @@
 """ONNX and TorchScript export of a fitted detector's whole scoring path.
 
 :func:`export_onnx` writes one ONNX graph that takes a fixed-size chunk of
-raw channels-last images ``(chunk, H, W, C)`` and returns their
-``score_samples`` (higher = more normal). The graph holds every step the
-detector applies at inference:
+raw channels-last images ``(chunk, H, W, C)`` — or, for
+:class:`~skssad.FramePermutationDetector`, of videos ``(chunk, T, H, W, C)``
+of a fixed number of frames ``T`` — and returns their ``score_samples``
+(higher = more normal). The graph holds every step the detector applies
+at inference:
 
 1. the fit-time scaling ``(x - lo) / (hi - lo)`` (``scale_``; uint8 input
    with ``(0, 255)``), in float64 then float32 as in
@@ -13,7 +15,10 @@ detector applies at inference:
    matrices are read off by resizing basis images, so no ``Resize``
    operator with its own rounding conventions is involved);
 3. the detector's ``_score_chunk``: all views of each sample (static
-   indexing), the networks, the OOD statistics and the fusion.
+   indexing), the networks, the OOD statistics and the fusion; for videos
+   its ``_score_video_chunk``: the base CNN on every frame, the segments
+   and score permutations as constant indices, the cross-entropies and
+   the per-video reduction.
 
 The chunk size is fixed (``INFERENCE_CHUNK`` by default), as in the base's
 padded chunks, so a sample's score does not depend on which others share
@@ -37,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ._layouts import images_to_nchw
+from ._layouts import images_to_nchw, video_frames_nhwc
 
 __all__ = ["export_onnx", "export_torchscript", "OnnxDetector", "scoring_module",
            "METADATA_KEYS"]
@@ -45,6 +50,9 @@ __all__ = ["export_onnx", "export_torchscript", "OnnxDetector", "scoring_module"
 #: Samples per exported chunk; the same as ``skssad.base.INFERENCE_CHUNK``
 #: (not imported from there: that would import torch).
 DEFAULT_CHUNK = 32
+#: Frames per exported video chunk by default, as ``skssad.video.FRAME_CHUNK``:
+#: a chunk holds ``max(1, 128 // T)`` videos of ``T`` frames.
+DEFAULT_FRAME_CHUNK = 128
 
 #: Metadata every exported file carries (values are JSON strings).
 METADATA_KEYS = ("skssad_version", "detector", "input_layout", "input_shape", "input_dtype",
@@ -108,12 +116,34 @@ def _modules_of(detector) -> list:
     return found
 
 
-def scoring_module(detector, chunk_size: int = DEFAULT_CHUNK, input_dtype: str = "float32"):
-    """A ``torch.nn.Module``: raw ``(chunk_size, H, W, C)`` images -> ``(chunk_size,)`` scores.
+def _is_video(detector) -> bool:
+    return hasattr(detector, "_score_video_chunk")
+
+
+def _video_frames(detector, n_frames: int | None) -> int:
+    """Frames per exported video: ``n_frames``, else those of the fitted arrays."""
+    from .tasks.frames import segment_span
+
+    t = n_frames if n_frames is not None else getattr(detector, "n_features_in_", None)
+    if t is None:
+        raise ValueError(f"{type(detector).__name__} was fitted on a list of videos; pass "
+                         "n_frames, the number of frames of the videos the graph will score.")
+    span = segment_span(detector.M, detector.skip)
+    if int(t) < span:
+        raise ValueError(f"n_frames={t} is shorter than one segment ({span} frames for "
+                         f"M={detector.M}, skip={detector.skip}).")
+    return int(t)
+
+
+def scoring_module(detector, chunk_size: int | None = None, input_dtype: str = "float32",
+                   n_frames: int | None = None):
+    """A ``torch.nn.Module``: a raw chunk of samples -> ``(chunk_size,)`` scores.
 
     The traced wrapper around the detector's scaling, resize and
     ``_score_chunk`` that :func:`export_onnx` and :func:`export_torchscript`
-    export. The detector must be fitted and on the CPU.
+    export. Images come as ``(chunk_size, H, W, C)``; videos (a detector with
+    ``_score_video_chunk``) as ``(chunk_size, n_frames, H, W, C)``. The
+    detector must be fitted and on the CPU.
     """
     torch = _torch()
     from sklearn.utils.validation import check_is_fitted
@@ -126,11 +156,16 @@ def scoring_module(detector, chunk_size: int = DEFAULT_CHUNK, input_dtype: str =
     if input_dtype not in ("float32", "uint8"):
         raise ValueError(f"input_dtype must be 'float32' or 'uint8', got {input_dtype!r}.")
     if len(getattr(detector, "input_shape_", ())) != 3:
-        raise ValueError(f"{type(detector).__name__} does not score images (n, H, W, C); "
-                         "only image detectors export.")
+        raise ValueError(f"{type(detector).__name__} does not score images (n, H, W, C) "
+                         "or videos (n, T, H, W, C); it does not export.")
     c, h, w = detector.input_shape_
     lo, hi = detector.scale_
-    matrices = _resize_matrices(h, w, detector.input_size)
+    # the detector's own prep: time-series frames stay 1x1 whatever input_size says
+    matrices = _resize_matrices(h, w, detector._prepare.input_size)
+    video = _is_video(detector)
+    t = _video_frames(detector, n_frames) if video else None
+    if chunk_size is None:
+        chunk_size = max(1, DEFAULT_FRAME_CHUNK // t) if video else DEFAULT_CHUNK
 
     class ScoringModule(torch.nn.Module):
         def __init__(self):
@@ -144,34 +179,38 @@ def scoring_module(detector, chunk_size: int = DEFAULT_CHUNK, input_dtype: str =
                 self.resize_h = self.resize_w = None
 
         def forward(self, images):
+            if video:  # (b, T, H, W, C) videos: their frames go through the image steps
+                images = images.reshape(chunk_size * t, h, w, c)
             # the base's conversion: (x - lo) / (hi - lo) in float64, then float32
             x = ((images.to(torch.float64) - float(lo)) / float(hi - lo)).to(torch.float32)
             x = x.permute(0, 3, 1, 2)
             if self.resize_h is not None:
                 x = torch.matmul(torch.matmul(self.resize_h, x), self.resize_w.T)
+            if video:
+                return detector._score_video_chunk(x.reshape(chunk_size, t, *x.shape[1:]))
             return detector._score_chunk(x)
 
     for m in _modules_of(detector):
         m.eval()
     module = ScoringModule().eval()
-    module.example = torch.zeros((chunk_size, h, w, c), dtype=getattr(torch, input_dtype))
+    sample = (t, h, w, c) if video else (h, w, c)
+    module.example = torch.zeros((chunk_size, *sample), dtype=getattr(torch, input_dtype))
     return module
 
 
-def _metadata(detector, chunk_size: int, input_dtype: str, threshold: float | None) -> dict:
+def _metadata(detector, module, input_dtype: str, threshold: float | None) -> dict:
     from . import __version__
 
-    c, h, w = detector.input_shape_
     image_shape = getattr(detector, "image_shape", None)
     return {
         "skssad_version": __version__,
         "detector": type(detector).__name__,
-        "input_layout": "NHWC",
-        "input_shape": [h, w, c],
+        "input_layout": "NTHWC" if _is_video(detector) else "NHWC",
+        "input_shape": [int(s) for s in module.example.shape[1:]],
         "input_dtype": input_dtype,
         "image_shape": None if image_shape is None else [int(s) for s in image_shape],
         "scale": [float(s) for s in detector.scale_],
-        "chunk_size": int(chunk_size),
+        "chunk_size": int(module.example.shape[0]),
         "offset": float(detector.offset_),
         "threshold": None if threshold is None else float(threshold),
         "score": "higher = more normal; predict = -1 where score < threshold (or offset)",
@@ -186,20 +225,21 @@ def _unwrap(detector):
     return detector, None
 
 
-def export_onnx(detector, path, *, chunk_size: int = DEFAULT_CHUNK,
+def export_onnx(detector, path, *, chunk_size: int | None = None,
                 input_dtype: str = "float32", opset_version: int = 18,
-                exporter: str = "auto") -> Path:
-    """Write the whole scoring path of a fitted image detector as one ONNX graph.
+                exporter: str = "auto", n_frames: int | None = None) -> Path:
+    """Write the whole scoring path of a fitted detector as one ONNX graph.
 
     Parameters
     ----------
-    detector : fitted skssad image detector or ThresholdedDetector
+    detector : fitted skssad detector or ThresholdedDetector
         On the CPU. A :class:`~skssad.thresholds.ThresholdedDetector` exports
         its detector with its ``threshold_`` in the metadata.
     path : str or Path
         Output file (``.onnx``).
-    chunk_size : int, default=32
+    chunk_size : int or None, default=None
         Fixed batch dimension of the graph; :class:`OnnxDetector` pads.
+        None: 32 images, or ``max(1, 128 // n_frames)`` videos.
     input_dtype : {"float32", "uint8"}, default="float32"
         Element type of the graph input. "uint8" lets a camera pipeline feed
         raw bytes to onnxruntime directly; :class:`OnnxDetector` then
@@ -208,8 +248,11 @@ def export_onnx(detector, path, *, chunk_size: int = DEFAULT_CHUNK,
     exporter : {"auto", "torchscript", "dynamo"}, default="auto"
         ``torch.onnx``'s TorchScript-based exporter (fast) or its
         ``torch.export``-based one (needs ``onnxscript``; specialises every
-        shape, so it exports losses whose paddings are computed from
-        shapes, e.g. IGD's MS-SSIM). "auto" tries the first, then the second.
+        shape, so it exports what the first cannot, e.g. PuzzleTintColor's
+        ``torch.quantile``). "auto" tries the first, then the second.
+    n_frames : int or None, default=None
+        Videos only: the fixed number of frames ``T`` of the videos the
+        graph scores. None: the frames per video of the array seen in fit.
 
     Returns
     -------
@@ -219,11 +262,12 @@ def export_onnx(detector, path, *, chunk_size: int = DEFAULT_CHUNK,
     import onnx
 
     model, threshold = _unwrap(detector)
-    module = scoring_module(model, chunk_size, input_dtype)
+    module = scoring_module(model, chunk_size, input_dtype, n_frames)
     path = Path(path)
     if exporter not in ("auto", "torchscript", "dynamo"):
         raise ValueError(f"exporter must be 'auto', 'torchscript' or 'dynamo', got {exporter!r}.")
-    names = dict(input_names=["images"], output_names=["scores"], opset_version=opset_version)
+    names = dict(input_names=["videos" if _is_video(model) else "images"],
+                 output_names=["scores"], opset_version=opset_version)
     with torch.no_grad():
         try:
             if exporter == "dynamo":
@@ -248,7 +292,7 @@ def export_onnx(detector, path, *, chunk_size: int = DEFAULT_CHUNK,
             program.save(str(path), external_data=False)
             used = "dynamo"
     proto = onnx.load(str(path))
-    meta = _metadata(model, chunk_size, input_dtype, threshold)
+    meta = _metadata(model, module, input_dtype, threshold)
     meta["exporter"] = used
     for key, value in meta.items():
         proto.metadata_props.add(key=key, value=json.dumps(value))
@@ -257,8 +301,8 @@ def export_onnx(detector, path, *, chunk_size: int = DEFAULT_CHUNK,
     return path
 
 
-def export_torchscript(detector, path, *, chunk_size: int = DEFAULT_CHUNK,
-                       input_dtype: str = "float32") -> Path:
+def export_torchscript(detector, path, *, chunk_size: int | None = None,
+                       input_dtype: str = "float32", n_frames: int | None = None) -> Path:
     """Trace the scoring path (as :func:`export_onnx`) and save it as TorchScript.
 
     The metadata of :func:`export_onnx` is stored as the extra file
@@ -268,10 +312,10 @@ def export_torchscript(detector, path, *, chunk_size: int = DEFAULT_CHUNK,
     """
     torch = _torch()
     model, threshold = _unwrap(detector)
-    module = scoring_module(model, chunk_size, input_dtype)
+    module = scoring_module(model, chunk_size, input_dtype, n_frames)
     with torch.no_grad():
         traced = torch.jit.trace(module, (module.example,), check_trace=False)
-    meta = json.dumps(_metadata(model, chunk_size, input_dtype, threshold))
+    meta = json.dumps(_metadata(model, module, input_dtype, threshold))
     path = Path(path)
     torch.jit.save(traced, str(path), _extra_files={"skssad.json": meta})
     return path
@@ -299,6 +343,27 @@ def _as_nhwc(X: np.ndarray, shape: tuple[int, int, int], image_shape) -> np.ndar
     return images.transpose(0, 2, 3, 1)
 
 
+def _as_nthwc(X: np.ndarray, shape: tuple[int, int, int, int]) -> np.ndarray:
+    """Videos ``X`` (5-D, 4-D grayscale or 2-D time series) as ``(n, T, H, W, C)``.
+
+    The readings of :func:`skssad.video.validate_videos` for arrays
+    (:func:`skssad._layouts.video_frames_nhwc`), of exactly ``T`` frames.
+    """
+    t, h, w, c = shape
+    message = (f"Expected videos of shape (n, {t}, {h}, {w}, {c}) channels-last (or "
+               f"(n, {t}, {h}, {w}) grayscale, (n, {t}) time series), got {X.shape}.")
+    try:
+        frames, _ = video_frames_nhwc(X)
+    except ValueError as exc:
+        raise ValueError(message) from exc
+    if frames.shape[1:] != (h, w, c):
+        raise ValueError(message)
+    if X.shape[1] != t:
+        raise ValueError(f"{message} The graph scores videos of exactly {t} frames; export "
+                         f"it with n_frames={X.shape[1]} for these.")
+    return frames.reshape(len(X), t, h, w, c)
+
+
 class OnnxDetector:
     """Inference-only detector from an ONNX file: onnxruntime and numpy, no torch.
 
@@ -323,7 +388,8 @@ class OnnxDetector:
     offset_ : float
         The exported detector's own ``offset_``.
     input_shape_ : tuple
-        ``(H, W, C)`` of the images the graph takes.
+        ``(H, W, C)`` of the images the graph takes, or ``(T, H, W, C)`` of
+        its videos (``metadata_["input_layout"] == "NTHWC"``).
 
     Examples
     --------
@@ -360,15 +426,22 @@ class OnnxDetector:
         self._input = self.session_.get_inputs()[0].name
 
     def _validate(self, X) -> np.ndarray:
-        X = np.asarray(X)
+        video = self.metadata_["input_layout"] == "NTHWC"
+        kind, dims = ("video", (2, 4, 5)) if video else ("image", (2, 3, 4))
+        try:
+            X = np.asarray(X)
+        except ValueError as exc:  # a ragged list of videos
+            raise ValueError(f"Expected an array of {kind}s of one shape; the graph scores "
+                             f"samples of shape {self.input_shape_}.") from exc
         if X.dtype == object or not np.issubdtype(X.dtype, np.number):
-            raise ValueError(f"Expected a numeric image array, got dtype {X.dtype}.")
-        if X.ndim not in (2, 3, 4) or len(X) == 0:
-            raise ValueError(f"Expected a non-empty 2-D, 3-D or 4-D image array, got shape "
-                             f"{X.shape}.")
+            raise ValueError(f"Expected a numeric {kind} array, got dtype {X.dtype}.")
+        if X.ndim not in dims or len(X) == 0:
+            raise ValueError(f"Expected a non-empty {'-D, '.join(map(str, dims))}-D {kind} "
+                             f"array, got shape {X.shape}.")
         if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
             raise ValueError("X contains NaN or inf.")
-        X = _as_nhwc(X, self.input_shape_, self.metadata_["image_shape"])
+        X = (_as_nthwc(X, self.input_shape_) if video else
+             _as_nhwc(X, self.input_shape_, self.metadata_["image_shape"]))
         if self.input_dtype_ == np.uint8:
             if X.dtype != np.uint8:
                 raise ValueError(f"This graph takes uint8 images; got {X.dtype}. Export with "

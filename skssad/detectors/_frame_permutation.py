@@ -23,7 +23,12 @@ from ..nets.siamese import (
     SmallFrameCNN,
     permuted_feature_cross_entropy,
 )
-from ..tasks.frames import FrameShuffleTask, all_permutations, segment_span
+from ..tasks.frames import (
+    FrameShuffleTask,
+    all_permutations,
+    segment_indices,
+    segment_span,
+)
 from ..video import (
     FRAME_CHUNK,
     check_min_frames,
@@ -307,6 +312,32 @@ class FramePermutationDetector(BaseDetector):
                 videos, starts, self.M, self.skip, self._frame_features,
                 lambda feats: permuted_feature_cross_entropy(net, feats, table, labels).mean(1))
         return out.double().numpy(), owner
+
+    def _score_video_chunk(self, frames: torch.Tensor) -> torch.Tensor:
+        """Scores of ``(b, T, C, H, W)`` prepared videos of ``T`` frames: the exported path.
+
+        The steps of :meth:`_score_store` for equal-length videos, as one
+        traceable graph for :mod:`skssad.export`: all ``b * T`` frames
+        through the base CNN (Eq. 3), the segments and the score
+        permutations as constant indices (no data-dependent indexing), the
+        §III-D cross-entropies and the ``video_score`` reduction.
+        """
+        b, t = int(frames.shape[0]), int(frames.shape[1])
+        net = self.net_.module_
+        feats = net.frame_features(frames.reshape(b * t, *frames.shape[2:])).view(b, t, -1)
+        idx = torch.from_numpy(segment_indices(t, self.M, self.skip))  # (Z, M), constant
+        z = len(idx)
+        segments = feats[:, idx].reshape(b * z, self.M, feats.shape[-1])
+        losses = permuted_feature_cross_entropy(
+            net, segments, torch.from_numpy(self.permutations_),
+            torch.from_numpy(self.score_labels_)).mean(1).view(b, z)
+        if self.video_score == "mean":
+            anomaly = losses.mean(1)
+        elif self.video_score == "max":
+            anomaly = losses.amax(1)
+        else:  # as reduce_segments: the mean of the min(top_k, Z) largest
+            anomaly = losses.topk(min(int(self.top_k), z), dim=1).values.mean(1)
+        return -anomaly
 
     def _score_store(self, videos) -> np.ndarray:
         losses, owner = self._segment_anomaly(videos)

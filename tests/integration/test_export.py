@@ -4,6 +4,7 @@ Targets of issue 20: onnxruntime scores equal skssad's within 1e-4 per
 exported detector; OnnxDetector runs with torch blocked.
 """
 
+import copy
 import json
 import subprocess
 import sys
@@ -213,3 +214,52 @@ def test_puzzle_onnx_scores_equal_pytorch(digits, tmp_path):
     ref = det.score_samples(held_out)
     assert np.abs(onnx_det.score_samples(held_out) - ref).max() <= TOL
     assert ref.std() > 0
+
+
+@pytest.fixture(scope="module")
+def frame_permutation():
+    from skssad.datasets import make_moving_digits
+    from skssad.profiles import make_detector
+
+    # 12x12 frames, so the resize to the tiny profile's 8 shrinks (antialiased); 10 epochs
+    # so that the scores spread (1 epoch leaves every video near log 2)
+    X, y = make_moving_digits(48, n_frames=6, size=12, motions=[0, 1], random_state=0,
+                              return_X_y=True)
+    det = make_detector("frame_permutation", "tiny", max_epochs=10, lr=0.05)
+    return det.fit(X[:24][y[:24] == 0]), X[24:]
+
+
+@pytest.mark.parametrize("video_score", ["mean", "max", "top_k"])
+def test_frame_permutation_onnx_scores_equal_pytorch(frame_permutation, video_score, tmp_path):
+    fitted, held_out = frame_permutation
+    det = copy.deepcopy(fitted).set_params(video_score=video_score)  # a scoring-time choice
+    onnx_det = OnnxDetector(export_onnx(det, tmp_path / "fp.onnx"))
+    meta = onnx_det.metadata_
+    assert meta["input_layout"] == "NTHWC" and meta["input_shape"] == [6, 12, 12, 1]
+    assert meta["chunk_size"] == 21  # 128 frames // 6: 24 videos = one full, one padded chunk
+    ref = det.score_samples(held_out)
+    got = onnx_det.score_samples(held_out)
+    assert got.shape == (24,) and np.abs(got - ref).max() <= TOL
+    assert ref.std() > 0.05
+    np.testing.assert_allclose(onnx_det.score_samples(held_out[..., None]), got)  # 5-D input
+    decided = np.abs(det.decision_function(held_out)) > TOL
+    assert decided.sum() >= 20
+    np.testing.assert_array_equal(onnx_det.predict(held_out)[decided],
+                                  det.predict(held_out)[decided])
+
+
+def test_frame_permutation_exports_other_lengths(frame_permutation, tmp_path):
+    from skssad.datasets import make_moving_digits
+
+    det, held_out = frame_permutation
+    with pytest.raises(ValueError, match="n_frames=8"):
+        OnnxDetector(export_onnx(det, tmp_path / "fp6.onnx")).score_samples(
+            np.zeros((2, 8, 12, 12), np.uint8))
+    longer, _ = make_moving_digits(5, n_frames=8, size=12, motions=[0, 1], random_state=1,
+                                   return_X_y=True)
+    onnx_det = OnnxDetector(export_onnx(det, tmp_path / "fp8.onnx", n_frames=8))
+    assert np.abs(onnx_det.score_samples(longer) - det.score_samples(longer)).max() <= TOL
+    path = export_torchscript(det, tmp_path / "fp.pt", chunk_size=4)
+    with torch.no_grad():
+        got = torch.jit.load(str(path))(torch.from_numpy(held_out[:4, ..., None]))
+    assert np.abs(got.double().numpy() - det.score_samples(held_out[:4])).max() <= TOL
