@@ -1,12 +1,15 @@
 """Scoring throughput of the exported ONNX graph (onnxruntime CPU) against PyTorch CPU.
 
-For each detector named (default: those that export: geometric, anomem, igd), fit on ``--n-train``
-real 8x8 digits (one class) with its profile, export the whole scoring path
-with :func:`skssad.export.export_onnx`, and score ``--n-score`` images with
+For each detector named (default: geometric, anomem, igd, frame_permutation;
+puzzle_tint_color exports too), fit on ``--n-train`` real 8x8 digits (one class), or
+for frame_permutation on ``--n-train`` moving-digit videos of ``--n-frames`` frames
+(one motion), with its profile, export the whole scoring path with
+:func:`skssad.export.export_onnx`, and score ``--n-score`` samples with
 ``score_samples`` (PyTorch, the detector's own chunked path) and with
 :class:`skssad.export.OnnxDetector` (onnxruntime), both on ``--threads``
-threads. Reports images per second (best of ``--repeats``), the ratio and
-the largest score difference. Usage, from the repository root::
+threads. Reports samples (images, or videos) per second (best of
+``--repeats``), the ratio and the largest score difference. Usage, from the
+repository root::
 
     OMP_NUM_THREADS=1 python -m benchmarks.export_throughput --threads 1 \\
         --out benchmarks/results/export_throughput
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-EXPORTABLE = ("geometric", "anomem", "igd")
+EXPORTABLE = ("geometric", "anomem", "igd", "frame_permutation")
+#: Detectors that score videos (the others score images).
+VIDEO = ("frame_permutation",)
 
 
 def _digits(n: int, label: int, seed: int) -> np.ndarray:
@@ -33,6 +37,14 @@ def _digits(n: int, label: int, seed: int) -> np.ndarray:
     d = load_digits()
     base = np.round(d.images[d.target == label] * (255 / 16)).astype(np.uint8)
     return base[np.random.default_rng(seed).integers(0, len(base), n)]
+
+
+def _videos(n: int, motion: int, seed: int, n_frames: int, size: int) -> np.ndarray:
+    from skssad.datasets import make_moving_digits
+
+    X, _ = make_moving_digits(n, n_frames=n_frames, size=size, motions=[motion],
+                              random_state=seed, return_X_y=True)
+    return X
 
 
 def _best(fn, X, repeats: int) -> float:
@@ -45,15 +57,21 @@ def _best(fn, X, repeats: int) -> float:
 
 
 def run(names, profile: str, n_train: int, n_score: int, epochs: int, threads: int,
-        repeats: int) -> list[dict]:
+        repeats: int, n_frames: int = 20) -> list[dict]:
     from skssad.export import OnnxDetector, export_onnx
     from skssad.profiles import make_detector
 
     torch.set_num_threads(threads)
-    X_train, X_score = _digits(n_train, 0, 0), _digits(n_score, 3, 1)
     rows = []
     for name in names:
         det = make_detector(name, profile, max_epochs=epochs, device="cpu", random_state=0)
+        if name in VIDEO:  # frames at the input size; trained on one motion, scored on another
+            side = det.input_size or 16
+            X_train = _videos(n_train, 0, 0, n_frames, side)
+            X_score = _videos(n_score, 1, 1, n_frames, side)
+            sample = f"video of {n_frames} frames"
+        else:
+            X_train, X_score, sample = _digits(n_train, 0, 0), _digits(n_score, 3, 1), "image"
         det.fit(X_train)
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
@@ -63,7 +81,7 @@ def run(names, profile: str, n_train: int, n_score: int, epochs: int, threads: i
             ref, got = det.score_samples(X_score), onnx_det.score_samples(X_score)
             torch_ips = _best(det.score_samples, X_score, repeats)
             onnx_ips = _best(onnx_det.score_samples, X_score, repeats)
-            rows.append({"detector": type(det).__name__, "name": name,
+            rows.append({"detector": type(det).__name__, "name": name, "sample": sample,
                          "input": f"{det.input_size}x{det.input_size}",
                          "exporter": onnx_det.metadata_.get("exporter", "?"),
                          "torch_img_s": round(torch_ips, 1), "onnx_img_s": round(onnx_ips, 1),
@@ -81,6 +99,7 @@ def main(argv=None) -> None:
     p.add_argument("--profile", default="quick")
     p.add_argument("--n-train", type=int, default=128)
     p.add_argument("--n-score", type=int, default=256)
+    p.add_argument("--n-frames", type=int, default=20, help="frames per video (video detectors)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
@@ -89,10 +108,10 @@ def main(argv=None) -> None:
     import onnxruntime
     import pandas as pd
 
-    from benchmarks.one_vs_all import _git_sha, machine
+    from benchmarks._report import command_line, git_sha, machine_line
 
     rows = run(args.detectors, args.profile, args.n_train, args.n_score, args.epochs,
-               args.threads, args.repeats)
+               args.threads, args.repeats, args.n_frames)
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))
     if args.out:
@@ -100,16 +119,19 @@ def main(argv=None) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(out.with_suffix(".csv"), index=False)
         head = [f"# ONNX (onnxruntime CPU) vs PyTorch CPU scoring, profile `{args.profile}`", "",
-                f"- Command: `python -m benchmarks.export_throughput {' '.join(sys.argv[1:])}`",
-                f"- git: {_git_sha()}", f"- Machine: {machine()}, "
+                f"- Command: `{command_line('benchmarks.export_throughput')}`",
+                f"- git: {git_sha()}", f"- Machine: {machine_line()}, "
                 f"onnxruntime {onnxruntime.__version__}, {args.threads} thread(s) for both",
                 f"- Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
                 f"- Data: {args.n_train} training digits (class 0), {args.n_score} scored "
-                f"(class 3), 8x8 upsampled to the input size; {args.epochs} epoch(s) "
-                "(throughput does not depend on training); best of "
+                f"(class 3), 8x8 upsampled to the input size; video detectors: "
+                f"{args.n_train} training moving-digit videos (motion 0), {args.n_score} "
+                f"scored (motion 1), {args.n_frames} frames at the input size; "
+                f"{args.epochs} epoch(s) (throughput does not depend on training); best of "
                 f"{args.repeats}; seed 0",
-                "- img/s: raw uint8 images in, scores out (validation, scaling, resize, all "
-                "views, nets, OOD statistics, fusion), chunks of 32", ""]
+                "- img/s: samples per second (a video counts once, see `sample`): raw uint8 "
+                "samples in, scores out (validation, scaling, resize, all views, nets, OOD "
+                "statistics, fusion), chunks of 32 images or 128 frames", ""]
         cols = list(table.columns)
         lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
