@@ -303,7 +303,8 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
                     heads["attention"] = n
             if self.shift_ is not None:
                 heads["geometric"] = GEOMETRIC_HEADS
-            module = PuzzleTintNet(WideResNet(X.shape[1], self.depth, self.width), heads,
+            module = PuzzleTintNet(WideResNet(X.shape[1], self.depth, self.width,
+                                              grid=self.n_shape_), heads,
                                    self.dropout, preprocess=Standardize.fitted(X))
             task = PuzzleTintTask(self._layout, self.n_views_, puzzle, self.perms_,
                                   self.c if "tint" in self.tasks_ else 0, self.shift_)

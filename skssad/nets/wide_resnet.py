@@ -77,10 +77,17 @@ class WideResNet(nn.Module):
         Dropout inside the residual blocks (the papers put theirs on the heads).
     pool : bool, default=True
         Global average pooling; ``False`` returns the last feature map.
+    grid : (int, int) or None, default=None
+        Average-pool the last feature map to a ``grid`` of cells and flatten
+        it (``out_features = 64 w g_h g_w``) instead of pooling globally. A
+        globally pooled fully-convolutional network is nearly translation
+        invariant, so it cannot tell *where* a piece sits: the jigsaw
+        puzzle needs the spatial layout (one cell per puzzle slot).
     """
 
     def __init__(self, in_channels: int = 3, depth: int = 16, width: int = 4, *,
-                 leaky: bool = True, dropout: float = 0.0, pool: bool = True):
+                 leaky: bool = True, dropout: float = 0.0, pool: bool = True,
+                 grid: tuple[int, int] | None = None):
         super().__init__()
         if depth < 10 or (depth - 4) % 6:
             raise ValueError(f"WideResNet depth must be 6n+4 >= 10, got {depth}.")
@@ -95,11 +102,14 @@ class WideResNet(nn.Module):
         layers += [nn.BatchNorm2d(widths[3]), _act(leaky)]
         self.features = nn.Sequential(*layers)
         self.pool = pool
-        self.out_features = widths[3]
+        self.grid = None if grid is None else (int(grid[0]), int(grid[1]))
+        self.out_features = widths[3] * (1 if self.grid is None else self.grid[0] * self.grid[1])
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="leaky_relu")
 
     def forward(self, x):
         z = self.features(x)
+        if self.grid is not None:
+            return nn.functional.adaptive_avg_pool2d(z, self.grid).flatten(1)
         return z.mean((2, 3)) if self.pool else z

@@ -28,3 +28,17 @@ def test_standardize_fitted_gives_zero_mean_unit_std():
     z = Standardize.fitted(x)(x)
     assert torch.allclose(z.mean((0, 2, 3)), torch.zeros(3), atol=1e-5)
     assert torch.allclose(z.std((0, 2, 3)), torch.ones(3), atol=1e-3)
+
+
+def test_grid_keeps_one_feature_block_per_cell():
+    """``grid=(g_h, g_w)`` pools the last map per cell: out_features = 64 w g_h g_w,
+    and moving content between cells moves it between feature blocks."""
+    net = WideResNet(1, 10, 1, grid=(2, 2)).eval()
+    assert net.out_features == 64 * 4
+    x = torch.zeros(1, 1, 16, 16)
+    x[..., :8, :8] = 1.0
+    flipped = x.flip(-1)  # the bright square moves from the left cells to the right
+    with torch.no_grad():
+        a, b = net(x).view(64, 4), net(flipped).view(64, 4)
+    assert a.shape == (64, 4)
+    assert not torch.allclose(a, b, atol=1e-4)
