@@ -80,6 +80,12 @@ class PuzzleTintColorDetector(BaseDetector):
     scored in one batched pass; the OOD scores of every piece, view and
     task are fused (§IV, §V).
 
+    The encoder pools its last feature map per puzzle slot
+    (``WideResNet(grid=n)``) before the dense heads of §VI-B. The paper does
+    not say how the heads meet the WRN; with global average pooling a fully
+    convolutional encoder cannot tell which slot holds which piece, and
+    Eq. (7) stayed at chance on photographs (issue 13), so this choice is ours.
+
     The attention map is indexed by original piece (a map of the image,
     Fig. 8). Eq. (23)'s spread term is degenerate either way it enters the
     loss; we use ``KL(uniform || P')`` instead, which keeps every piece
