@@ -331,13 +331,9 @@ class FramePermutationDetector(BaseDetector):
         losses = permuted_feature_cross_entropy(
             net, segments, torch.from_numpy(self.permutations_),
             torch.from_numpy(self.score_labels_)).mean(1).view(b, z)
-        if self.video_score == "mean":
-            anomaly = losses.mean(1)
-        elif self.video_score == "max":
-            anomaly = losses.amax(1)
-        else:  # as reduce_segments: the mean of the min(top_k, Z) largest
-            anomaly = losses.topk(min(int(self.top_k), z), dim=1).values.mean(1)
-        return -anomaly
+        # skssad.video.reduce_segments for equal-length videos: the mean of the k largest
+        k = {"mean": z, "max": 1}.get(self.video_score, min(int(self.top_k), z))
+        return -losses.topk(k, dim=1).values.mean(1)
 
     def _score_store(self, videos) -> np.ndarray:
         losses, owner = self._segment_anomaly(videos)
