@@ -20,14 +20,7 @@ import torch
 from skorch.callbacks import GradientNormClipping
 
 from ..base import BaseDetector, Interval, StrOptions
-from ..fusion import (
-    FUSION_SCHEMES,
-    combine_tasks,
-    fuse,
-    fuse_tasks,
-    robust_scale,
-    standardise,
-)
+from ..fusion import FUSION_SCHEMES
 from ..losses._classification import PuzzleTintLoss
 from ..losses._density import (
     GMM_PARAMS_PER_COMPONENT,
@@ -40,16 +33,9 @@ from ..losses._density import (
 from ..nets.heads import PuzzleTintNet
 from ..nets.unet import UNet
 from ..nets.wide_resnet import Standardize, WideResNet
-from ..ood import (
-    MIN_TINT_ERROR,
-    ODIN_TEMPERATURE,
-    fit_label_gaussians,
-    odin_perturb,
-    softmax_truth,
-    tint_correction_score,
-)
+from ..ood import odin_perturb
 from ..tasks.color import ColorizationTask, border_mask, elbow_color_clusters, partial_colorization
-from ..tasks.geometric import GEOMETRIC_LABELS, N_ROTATIONS, N_TRANSLATIONS, all_geometric_views
+from ..tasks.geometric import GEOMETRIC_LABELS, all_geometric_views
 from ..tasks.puzzle import (
     PieceLayout,
     PuzzleTintTask,
@@ -58,11 +44,11 @@ from ..tasks.puzzle import (
     slots_to_pieces,
     views_per_epoch,
 )
+from ..tasks.puzzle_scoring import GEOMETRIC_HEADS, OUTPUT_KEYS, PuzzleTintScorer
 
 __all__ = ["PuzzleTintColorDetector"]
 
 TASKS = ("puzzle", "tint", "color", "geometric")
-GEOMETRIC_HEADS = (N_ROTATIONS, N_TRANSLATIONS, N_TRANSLATIONS)
 #: Colour bins per channel when ``color_density="bins"`` and ``n_components="auto"``.
 DEFAULT_BINS = 16
 
@@ -168,6 +154,9 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
     task_stats_, piece_stats_ : dict
         Median and interquartile range of each task's image and piece
         scores on the training data (``fusion_scheme="standardised"``).
+    scorer_ : PuzzleTintScorer
+        The view labels, OOD function and statistics above
+        (:mod:`skssad.tasks.puzzle_scoring`).
     training_health_ : dict
         Pretext loss per epoch and chance level of each network.
     offset_, device_, input_shape_, n_features_in_
@@ -340,17 +329,15 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
     # ------------------------------------------------------------------ network outputs
     def _raw(self, X: torch.Tensor) -> dict:
         """Outputs of every fixed view of ``X``, one pass per network (b-leading)."""
-        b, dev, L, out = len(X), X.device, self._layout, {}
-        temp = ODIN_TEMPERATURE if self.ood == "odin" else 1.0
+        b, dev, L, out, sc = len(X), X.device, self._layout, {}, self.scorer_
         if self.net_ is not None:
             m = self.net_.module_
             if {"puzzle", "tint"} & set(self.tasks_):
                 tint = None if self.tint_labels_ is None else torch.from_numpy(self.tint_labels_)
-                pieces, err = fixed_puzzle_views(X, torch.from_numpy(self._view_perms()), L,
-                                                 tint, self.c)
+                pieces, err = fixed_puzzle_views(X, torch.from_numpy(sc.perms), L, tint, self.c)
                 if self.ood == "odin":
                     pieces = odin_perturb(pieces, lambda p: sum(
-                        v.log().sum(1) for v in self._truths(m(pieces=p), b, temp).values()))
+                        v.log().sum(1) for v in sc.truths(m(pieces=p), b).values()))
                 for name, v in m(pieces=pieces).items():
                     out[name] = v.view(b, self.k_, -1)
                 if err is not None:
@@ -358,8 +345,8 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
             if self.shift_ is not None:
                 views, _ = all_geometric_views(X, self.shift_)
                 if self.ood == "odin":
-                    views = odin_perturb(views, lambda v: self._truths(
-                        m(geometric=v), b, temp)["geometric"].log())
+                    views = odin_perturb(views, lambda v: sc.truths(
+                        m(geometric=v), b)["geometric"].log())
                 out["geometric"] = m(geometric=views)["geometric"].view(b, len(GEOMETRIC_LABELS),
                                                                          -1)
         if self.net_color_ is not None:
@@ -374,129 +361,38 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
                 .nanmean((2, 4)).reshape(b, L.n)
         return out
 
-    def _view_perms(self) -> np.ndarray:
-        """Permutation of each inference view; the identity when there is no puzzle task."""
-        if "puzzle" in self.tasks_:
-            return self.perms_
-        return np.tile(np.arange(self._layout.n), (self.k_, 1))
-
-    def _labelled(self, raw: dict, task: str):
-        """Raw score vectors ``(M, d)``, labels ``(M,)`` and class count of Eq. (28).
-
-        Each slot has its own head, so a class is a (slot, label) pair.
-        """
-        dev, n, k = raw[task].device, self._layout.n, self.k_
-        b = len(raw[task])
-        if task == "geometric":
-            m = raw[task].shape[1]
-            return raw[task].reshape(b * m, -1), torch.arange(m, device=dev).repeat(b), m
-        if task == "puzzle" and self.puzzle == "partial":
-            return raw[task].reshape(b * k, k), torch.arange(k, device=dev).repeat(b), k
-        d = n if task == "puzzle" else self.c
-        truth = self._view_perms() if task == "puzzle" else self.tint_labels_
-        cls = torch.arange(n, device=dev) * d + torch.from_numpy(truth).to(dev)  # (k, n)
-        return raw[task].reshape(-1, d), cls.repeat(b, 1).reshape(-1), n * d
-
-    def _truths(self, out: dict, b: int, temperature: float = 1.0) -> dict:
-        """Softmax truth (Eq. 26, temperature-scaled for ODIN) per task, ``(b, ...)``."""
-        res = {}
-        for task in ("puzzle", "tint", "geometric"):
-            if task not in out or task not in self.tasks_:
-                continue
-            vec, lab, _ = self._labelled({task: out[task].reshape(b, -1)}, task) \
-                if task != "geometric" else self._labelled(
-                    {task: out[task].reshape(b, len(GEOMETRIC_LABELS), -1)}, task)
-            vec = vec / temperature
-            if task == "geometric":
-                s = softmax_truth(vec, GEOMETRIC_LABELS.to(vec.device)[lab], GEOMETRIC_HEADS)
-            else:
-                d = vec.shape[-1]
-                s = vec.softmax(-1).gather(1, (lab % d)[:, None]).squeeze(1)
-            res[task] = s.view(b, -1)
-        return res
-
-    # ------------------------------------------------------------------ OOD scores
-    def _ood(self, raw: dict) -> dict:
-        """Per-task OOD scores, higher = more normal: image values ``(b, m)`` per task
-        under ``"values"`` and per original piece ``(b, n)`` under ``"pieces"``."""
-        b, k, n = len(next(iter(raw.values()))), self.k_, self._layout.n
-        perms = torch.from_numpy(self._view_perms())
-        temp = ODIN_TEMPERATURE if self.ood == "odin" else 1.0
-        if self.ood == "mahalanobis":
-            ood = {t: self.ood_stats_[t].score(*self._labelled(raw, t)[:2]).view(b, -1)
-                   for t in self.ood_stats_}
-        else:
-            ood = self._truths(raw, b, temp)
-        values, pieces = {}, {}
-        if "puzzle" in ood:
-            values["puzzle"] = ood["puzzle"]
-            per_view = ood["puzzle"].view(b, k, -1)
-            pieces["puzzle"] = (fuse(slots_to_pieces(per_view, perms), self.fusion, 1)
-                                if self.puzzle == "piecewise" else
-                                fuse(per_view, self.fusion, (1, 2))[:, None].expand(b, n))
-        if "tint" in self.tasks_:
-            err = slots_to_pieces(raw["tint_err"].transpose(-1, -2), perms[:, None]) \
-                .transpose(-1, -2)
-            w = attention_weights(slots_to_pieces(raw["attention"], perms)) \
-                if self.attention_ else torch.ones(b, k, n, device=err.device)
-            if self.tint_score == "error":  # Eq. (9) relative to chance
-                logits = raw["tint"].view(b, k, n, self.c).transpose(-1, -2)
-                logits = slots_to_pieces(logits, perms[:, None]).transpose(-1, -2)
-                values["tint"] = tint_correction_score(err, logits, w)
-                per_piece = tint_correction_score(err, logits)
-            else:  # the task's OOD score, left out on desaturated pieces (§III-B)
-                coloured = err.mean(-1) >= MIN_TINT_ERROR
-                per_piece = torch.where(coloured, slots_to_pieces(
-                    ood["tint"].view(b, k, n), perms), float("nan"))
-                wc = w * coloured
-                values["tint"] = torch.where(coloured.any(-1), (wc * per_piece.nan_to_num()).sum(
-                    -1) / wc.sum(-1).clamp_min(1e-12), float("nan"))
-            pieces["tint"] = fuse(per_piece, self.fusion, 1)
-        if "geometric" in ood:
-            values["geometric"] = ood["geometric"]
-            pieces["geometric"] = fuse(ood["geometric"], self.fusion, 1)[:, None].expand(b, n)
-        if "color" in raw:
-            values["color"], pieces["color"] = raw["color"], raw["color_cells"]
-        return {"values": values, "pieces": pieces}
-
     # ------------------------------------------------------------------ calibration
     def _calibrate(self, X):
-        """§IV: Mahalanobis statistics (Eq. 28-30), then the per-task standardisation."""
-        keys = [key for key, on in (
-            ("puzzle", "puzzle" in self.tasks_ and self.net_ is not None),
-            ("tint", "tint" in self.tasks_), ("attention", self.attention_),
-            ("tint_err", "tint" in self.tasks_), ("geometric", self.shift_ is not None),
-            ("color", self.net_color_ is not None),
-            ("color_cells", self.net_color_ is not None)) if on]
+        """§IV: Mahalanobis statistics (Eq. 28-30), then the per-task standardisation,
+        fitted by :class:`~skssad.tasks.puzzle_scoring.PuzzleTintScorer` on the training
+        views."""
+        perms = self.perms_ if "puzzle" in self.tasks_ else \
+            np.tile(np.arange(self._layout.n), (self.k_, 1))  # no puzzle: identity views
+        self.scorer_ = PuzzleTintScorer(
+            perms, self.tint_labels_, self.c, tasks=self.tasks_, puzzle=self.puzzle,
+            attention=self.attention_, ood=self.ood, tint_score=self.tint_score,
+            fusion=self.fusion)
+        keys = [key for key, on in zip(OUTPUT_KEYS, (
+            "puzzle" in self.tasks_ and self.net_ is not None, "tint" in self.tasks_,
+            self.attention_, "tint" in self.tasks_, self.shift_ is not None,
+            self.net_color_ is not None, self.net_color_ is not None), strict=True) if on]
         raw = dict(zip(keys, self._map_chunks(X, lambda x: tuple(
             self._raw(x)[key] for key in keys)), strict=True))
-        self.ood_stats_ = {}
-        if self.ood == "mahalanobis":
-            for task in ("puzzle", "geometric") + (("tint",) if self.tint_score == "ood" else ()):
-                if task in raw and task in self.tasks_:
-                    vec, lab, n_cls = self._labelled(raw, task)
-                    keep = slice(None)
-                    if task == "tint":  # desaturated pieces say nothing about the tint
-                        keep = (raw["tint_err"].mean(-1) >= MIN_TINT_ERROR).reshape(-1)
-                    self.ood_stats_[task] = fit_label_gaussians(vec[keep], lab[keep], n_cls)
-        ood = self._ood(raw)
-        self.task_stats_ = {t: robust_scale(fuse(v, self.fusion, 1))
-                            for t, v in ood["values"].items()}
-        self.piece_stats_ = {t: robust_scale(v) for t, v in ood["pieces"].items()}
+        self.scorer_.fit(raw)
+        self.ood_stats_ = self.scorer_.ood_stats
+        self.task_stats_, self.piece_stats_ = self.scorer_.task_stats, self.scorer_.piece_stats
 
     # ------------------------------------------------------------------ scoring
     def _score_chunk(self, X):
-        return combine_tasks(self._ood(self._raw(X))["values"], self.fusion_scheme, self.fusion,
-                             self.task_stats_, self.tasks_)
+        return self.scorer_.image_scores(self._raw(X), self.fusion_scheme)
 
     def _pieces_chunk(self, X):
-        pieces = standardise(self._ood(self._raw(X))["pieces"], self.piece_stats_)
-        return fuse_tasks(pieces, self.tasks_, self.fusion)
+        return self.scorer_.piece_scores(self._raw(X))
 
     def _attention_chunk(self, X):
         raw = self._raw(X)
         return attention_weights(slots_to_pieces(raw["attention"],
-                                                 torch.from_numpy(self._view_perms()))).mean(1)
+                                                 torch.from_numpy(self.scorer_.perms))).mean(1)
 
     def score_pieces(self, X) -> np.ndarray:
         """Normality score of every puzzle piece (beyond the paper).

@@ -162,7 +162,7 @@ def test_grey_images_get_a_neutral_tint_contribution(objects):
     det, Xt, _, _ = objects
     grey = np.repeat(Xt.mean(-1, keepdims=True).round().astype(np.uint8), 3, -1)
     with torch.no_grad():
-        ood = det._ood(det._raw(det._as_tensor(grey, reset=False)))
+        ood = det.scorer_.scores(det._raw(det._as_tensor(grey, reset=False)))
     assert torch.isnan(ood["values"]["tint"]).all()
     assert torch.isnan(ood["pieces"]["tint"]).all()
     center, scale = det.task_stats_["puzzle"]
