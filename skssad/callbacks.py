@@ -22,12 +22,33 @@ from skorch.callbacks import Callback
 from skorch.callbacks import Checkpoint as _SkorchCheckpoint
 from skorch.callbacks import LoadInitState as _SkorchLoadInitState
 
-__all__ = ["Checkpoint", "EpochSchedule", "EpochSeed", "LoadInitState", "cosine_factor"]
+__all__ = ["Checkpoint", "EStep", "EpochSchedule", "EpochSeed", "LoadInitState", "cosine_factor",
+           "poly_factor"]
 
 
 def cosine_factor(epoch: int, max_epochs: int) -> float:
     """Cosine annealing from 1 at epoch 0 to 0 at ``max_epochs`` (SGDR without restarts)."""
     return 0.5 * (1.0 + math.cos(math.pi * epoch / max(int(max_epochs), 1)))
+
+
+def poly_factor(epoch: int, max_epochs: int) -> float:
+    """Polynomial decay (power 0.9) from 1 at epoch 0 to 0 at ``max_epochs`` (IGD, §4.2)."""
+    return (1.0 - epoch / max(int(max_epochs), 1)) ** 0.9
+
+
+class EStep(Callback):
+    """The E-step of an EM fit before every epoch: ``estep(X_train, first=...)``.
+
+    IGD's Eq. (7) re-estimates the descriptor's latent variables from the
+    current encoder before each epoch (§3.1); ``first`` is true before the
+    first epoch of a fit (not of a resumed one).
+    """
+
+    def __init__(self, estep: Callable):
+        self.estep = estep
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        self.estep(dataset_train.X, first=len(net.history) <= 1)
 
 
 class EpochSchedule(Callback):

@@ -17,17 +17,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import Callback
 from torch import nn
 
 from ..base import BaseDetector, Interval, StrOptions, resize_images
-from ..losses import (
-    IGDLoss,
-    deep_svdd_center,
-    deep_svdd_radius,
-    gaussian_svdd_estep,
-    glocal_reconstruction_map,
-)
+from ..callbacks import EStep, poly_factor
+from ..losses import IGDLoss, glocal_reconstruction_map
 from ..nets import DistillationStudent, FeatureTeacher, IGDNet
 from ..tasks.patches import PatchTiler
 from ..training import CriticNet
@@ -36,21 +30,6 @@ __all__ = ["IGDDetector"]
 
 #: Patches per forward pass of anomaly_map (dense map strides give many patches).
 _MAP_PATCHES = 1024
-
-
-def _poly_factor(epoch: int, max_epochs: int) -> float:
-    """§4.2: the learning rate decays to 0 by a polynomial (power 0.9) over the epochs."""
-    return (1.0 - epoch / max(int(max_epochs), 1)) ** 0.9
-
-
-class _EStep(Callback):
-    """E-step of Eq. (7) before every epoch (§3.1): ``estep(X, first)`` on the training set."""
-
-    def __init__(self, estep):
-        self.estep = estep
-
-    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
-        self.estep(dataset_train.X, first=len(net.history) <= 1)
 
 
 class IGDDetector(BaseDetector):
@@ -305,8 +284,8 @@ class IGDDetector(BaseDetector):
         loss = IGDLoss(self.latent_dim, descriptor=self.descriptor, rho=self.rho, beta=beta,
                        lam=self.lam, gamma=self.gamma, nu=self.nu)
         net = self._make_net(
-            name, module, loss, None, schedule=_poly_factor, net_class=CriticNet,
-            callbacks=[("estep", _EStep(partial(self._estep, name))), *self._net_callbacks(name)],
+            name, module, loss, None, schedule=poly_factor, net_class=CriticNet,
+            callbacks=[("estep", EStep(partial(self._estep, name))), *self._net_callbacks(name)],
             # batch norm cannot train on a last batch of one sample
             iterator_train__drop_last=len(X) % self.batch_size == 1)
         net.fit(X, X)  # an auto-encoder: the targets are the inputs
@@ -320,21 +299,11 @@ class IGDDetector(BaseDetector):
             self._estep("global", resize_images(X, self.global_size), first=False)
 
     def _estep(self, name, X, first):
-        """Eq. (7)'s E-step: Gaussian SVDD μ_γ, σ²_γ = max(κ mean ‖f(x) - μ‖², min_var); Deep
-        SVDD (Table 5): the centre fixed from the first embeddings, R² the (1 - ν)-quantile."""
+        """Eq. (7)'s E-step (:meth:`IGDLoss.estep`) on the embeddings of ``X``."""
         net = self.nets_[name]
-        loss = net.criterion_
-        if loss.descriptor is None:
-            return
-        z = self._map_chunks(X, net.module_.encoder).to(loss.center.device)
-        if loss.descriptor == "gsvdd":
-            mu, var = gaussian_svdd_estep(z, kappa=self.kappa, min_var=self.min_var)
-            loss.center.copy_(mu)
-            loss.var.fill_(var)
-        elif first:
-            loss.center.copy_(deep_svdd_center(z))
-        else:
-            loss.radius2.fill_(deep_svdd_radius(z, loss.center, loss.nu))
+        if net.criterion_.descriptor is not None:
+            net.criterion_.estep(self._map_chunks(X, net.module_.encoder), first=first,
+                                 kappa=self.kappa, min_var=self.min_var)
 
     def _reconstruction_health(self, net, X) -> dict:
         """ℓ_m of the trained model beside two models that learned nothing texture-wise:
@@ -356,7 +325,7 @@ class IGDDetector(BaseDetector):
             teacher.teacher.eval()
         targets = self._map_chunks(X, teacher.to(self.device_)).float().to(self.device_)
         net = self._make_net(name, DistillationStudent(encoder, targets.shape[1]),
-                             nn.MSELoss, None, schedule=_poly_factor,
+                             nn.MSELoss, None, schedule=poly_factor,
                              max_epochs=self.teacher_epochs, lr=1e-4, optimizer="adam",
                              weight_decay=1e-5,
                              chance_loss=float(((targets - targets.mean(0)) ** 2).mean()))

@@ -368,6 +368,24 @@ class IGDLoss(torch.nn.Module):
         self.register_buffer("var", torch.ones(()))
         self.register_buffer("radius2", torch.zeros(()))
 
+    @torch.no_grad()
+    def estep(self, z: torch.Tensor, *, first: bool, kappa: float, min_var: float) -> None:
+        """Eq. (7)'s E-step on the embeddings ``z`` of the training set.
+
+        Gaussian SVDD: μ_γ = mean z, σ²_γ = max(κ mean ‖z - μ‖², min_var). Deep
+        SVDD (Table 5): the centre fixed from the first embeddings, then R² the
+        (1 - ν)-quantile of the squared distances.
+        """
+        z = z.to(self.center.device)
+        if self.descriptor == "gsvdd":
+            mu, var = gaussian_svdd_estep(z, kappa=kappa, min_var=min_var)
+            self.center.copy_(mu)
+            self.var.fill_(var)
+        elif self.descriptor is not None and first:
+            self.center.copy_(deep_svdd_center(z))
+        elif self.descriptor is not None:
+            self.radius2.fill_(deep_svdd_radius(z, self.center, self.nu))
+
     def reconstruction(self, x: torch.Tensor, x_rec: torch.Tensor) -> torch.Tensor:
         """ℓ_m of Eq. (8) per sample."""
         return glocal_reconstruction_loss(x, x_rec, rho=self.rho, beta=self.beta)
