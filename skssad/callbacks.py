@@ -105,8 +105,19 @@ class Checkpoint(_SkorchCheckpoint):
     complete history always belongs to complete parameter files.
     """
 
-    def save_model(self, net):
-        super().save_model(net)
+    def register_optimizers(self, net) -> None:
+        """Add ``f_<name> = "<name>.pt"`` for every optimizer of ``net`` beyond
+        ``optimizer`` (IGD's ``critic_optimizer``), so that its state is saved and
+        resumed too; skorch's defaults name only ``optimizer``."""
+        if not isinstance(getattr(self, "f_optimizer", None), str):
+            return
+        for name in getattr(net, "_optimizers", ()):
+            if name != "optimizer" and getattr(self, f"f_{name}", None) is None:
+                setattr(self, f"f_{name}", f"{name}.pt")
+
+    def on_train_begin(self, net, **kwargs):
+        self.register_optimizers(net)
+        return super().on_train_begin(net, **kwargs)
 
     def _save_params(self, f, net, f_name, log_name):
         if not isinstance(f, str | os.PathLike):
@@ -124,8 +135,12 @@ class Checkpoint(_SkorchCheckpoint):
 
     def checkpoint_files(self, net=None) -> dict[str, str]:
         """The files this checkpoint writes: ``{"f_params": path, ...}``."""
+        if net is not None:
+            self.register_optimizers(net)
         out = {}
-        for key in ("f_params", "f_optimizer", "f_criterion", "f_history"):
+        extra = sorted(k for k in vars(self) if k.startswith("f_") and k.endswith("optimizer")
+                       and k != "f_optimizer")
+        for key in ("f_params", "f_optimizer", *extra, "f_criterion", "f_history"):
             val = getattr(self, key, None)
             if isinstance(val, str) and "{" not in val:  # templated names vary by epoch
                 out[key] = (self.f_history_ if key == "f_history"

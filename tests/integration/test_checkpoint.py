@@ -128,3 +128,40 @@ def test_early_stopping_on_train_loss_stops_the_fit(digits):
     det.fit(images)
     assert len(det.net_.history) < 30
     assert torch.isfinite(torch.tensor(det.net_.history[:, "train_loss"])).all()
+
+
+def _all_weights(det):
+    return {f"{name}.{k}": v.clone() for name, net in det.nets_.items()
+            for k, v in net.module_.state_dict().items()}
+
+
+def _resume_data(name, digits):
+    if name == "frame_permutation":
+        from skssad.datasets import make_moving_digits
+
+        return make_moving_digits(24, n_frames=8, size=16, motions=[0], random_state=0,
+                                  return_X_y=True)[0]
+    if name == "puzzle_tint_color":  # colour: the encoder and the colorization UNet
+        return np.repeat(digits[0][digits[1] == 3][:48, :, :, None], 3, -1)
+    return digits[0][digits[1] == 3][:48]
+
+
+@pytest.mark.parametrize("name", ["puzzle_tint_color", "anomem", "igd", "frame_permutation"])
+def test_every_detector_resumes_to_the_uninterrupted_fit(name, digits, tmp_path):
+    """Issue 18: a crash at epoch 2 of 3 and a resume give the uninterrupted weights,
+    for every net of every detector (per-net checkpoint files, EM and two-stage fits)."""
+    from skssad.profiles import make_detector
+
+    X = _resume_data(name, digits)
+    full = make_detector(name, "tiny", max_epochs=3).fit(X)
+    cp = Checkpoint(dirname=str(tmp_path), monitor=None)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        make_detector(name, "tiny", max_epochs=3, callbacks=[cp, CrashAt(2)]).fit(X)
+    resumed = make_detector(name, "tiny", max_epochs=3, callbacks=[
+        LoadInitState(Checkpoint(dirname=str(tmp_path), monitor=None))]).fit(X)
+    a, b = _all_weights(full), _all_weights(resumed)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
+    np.testing.assert_allclose(full.score_samples(X[:8]), resumed.score_samples(X[:8]),
+                               atol=1e-5)
