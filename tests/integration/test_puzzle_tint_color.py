@@ -180,6 +180,19 @@ def test_score_pieces_of_held_out_normals_are_centred(objects, patches):
     assert abs(np.median(det.score_pieces(Xt[yt == 0]))) < 1.0
 
 
+@pytest.mark.parametrize("task", ["puzzle", "color"])
+def test_piece_scores_are_standardised_on_the_training_pieces(patches, task):
+    # score_pieces's docstring: each task's piece scores are standardised by the
+    # median and IQR of the *piece* scores of the training images (not of the image
+    # scores, whose spread differs: the old bug put held-out normal pieces at z = -7.7).
+    # Mutation: image statistics for the pieces -> puzzle median 0.10, colour IQR 1.25.
+    # (Tint is left out: its desaturated pieces score a neutral 0, so its IQR is not 1.)
+    X, y, _, _ = patches
+    det = PuzzleTintColorDetector(n=2, k=4, tasks=(task,), **TINY).fit(X[y == 0])
+    q25, q50, q75 = np.percentile(det.score_pieces(X[y == 0]), [25, 50, 75])
+    assert abs(q50) < 0.02 and abs((q75 - q25) - 1.0) < 0.05
+
+
 def test_puzzlegeom_variant(split_digits):
     X, y, Xt, yt = split_digits
     det = PuzzleTintColorDetector(puzzle="partial", k=3, tasks=("puzzle", "geometric"),
