@@ -9,11 +9,11 @@ skorch nets (``nets_``), the one chunked inference path (:meth:`_map_chunks`),
 training health and device-safe pickling. A detector implements:
 
 ``_fit_tensor(self, X, y)``
-    Train on ``X``, the training store on ``self.device_``: a float32
-    ``(n, C, H, W)`` tensor at ``input_size``, or, when the detector sets
-    ``_raw_training_store = True``, the raw store (uint8 stays uint8, floats
-    are scaled in float64 and kept float32) at the input resolution, which
-    :meth:`_prepare` converts a batch at a time. ``y`` is ``None`` unless
+    Train on ``X``, the raw training store on ``self.device_`` (uint8 stays
+    uint8, floats are scaled in float64 and kept float32) at the input
+    resolution: the nets' loaders convert it a batch at a time with
+    :meth:`_prepare`, and whole-set passes go through :meth:`_map_chunks`,
+    so no float copy of the training set is ever made. ``y`` is ``None`` unless
     the detector sets ``_uses_known_anomalies`` (an int array, ``-1`` for
     known anomalies). Nets are built with :meth:`_make_net`.
 ``_calibrate(self, X)`` (optional)
@@ -148,7 +148,6 @@ class BaseDetector(OutlierMixin, BaseEstimator):
     _min_samples = 2
 
     #: ``True``: ``_fit_tensor`` gets the raw store and batches are prepared per batch.
-    _raw_training_store = False
 
     # ------------------------------------------------------------------ input
     def _validate_X(self, X, reset: bool):
@@ -306,15 +305,18 @@ class BaseDetector(OutlierMixin, BaseEstimator):
                                  f"dropping y == -1; at least {self._min_samples} needed.")
             train, y_train = store[torch.from_numpy(keep).to(store.device)], None
         with self._seeded(self._seed):
-            fit_input = train if self._raw_training_store else self._prepared(train)
-            self._fit_tensor(fit_input, y_train)
+            self._fit_tensor(train, y_train)
             for name in self.nets_:
                 if name not in self.training_health_:
                     self._record_health(name)
-            self._calibrate(fit_input)
+            self._calibrate(train)
         scores = self._score_store(store)
         self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
         return self
+
+    def _prepared_shape(self, X) -> tuple[int, int, int]:
+        """``(C, H, W)`` of the network input that the raw store ``X`` prepares to."""
+        return tuple(self._prepare(self._to_device(X[:1])).shape[1:])
 
     def _channel_stats(self, X) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-channel mean and std of the prepared store ``X`` (float64 sums, chunked)."""
@@ -331,8 +333,8 @@ class BaseDetector(OutlierMixin, BaseEstimator):
     def _calibrate(self, X) -> None:
         """Fit post-training statistics on the training data (default: none).
 
-        ``X`` is what ``_fit_tensor`` received (the raw store, or the prepared
-        tensor); pass it to :meth:`_map_chunks`, which prepares either.
+        ``X`` is what ``_fit_tensor`` received (the raw store); pass it to
+        :meth:`_map_chunks`, which prepares it a chunk at a time.
         """
 
     # ------------------------------------------------------------------ inference
@@ -460,8 +462,8 @@ class BaseDetector(OutlierMixin, BaseEstimator):
             Pretext loss of a chance-level model; defaults to
             ``task.chance_loss`` when the task defines it.
         images : bool, default=True
-            The net trains on the image store: with ``_raw_training_store``
-            each batch is prepared by the loader.
+            The net trains on the raw image store: its loader prepares each
+            batch (False for nets trained on features).
         **overrides
             Any other :func:`build_pretext_net` argument.
         """
@@ -471,7 +473,7 @@ class BaseDetector(OutlierMixin, BaseEstimator):
                       seed=self._seed + len(self.nets_),
                       precision=getattr(self, "precision", "fp32"),
                       compile=bool(getattr(self, "compile", False)))
-        if images and self._raw_training_store:
+        if images:
             params["prepare"] = self._prepare
         params["callbacks"] = self._net_callbacks(name)
         params.update(overrides)

@@ -31,6 +31,9 @@ __all__ = ["AnoMemDetector"]
 
 #: median effective slots per query above this share of the memory warns
 UNIFORM_SHARE = 0.5
+#: Normal training images whose queries fit the k-means prototypes and the memory
+#: health (a seeded subsample beyond this, so calibration memory does not grow with n).
+CALIBRATION_IMAGES = 4096
 
 
 class AnoMemDetector(BaseDetector):
@@ -147,7 +150,9 @@ weight_decay, callbacks, verbose, device, random_state
         positions of exp of the attention entropy), ``max_weight`` (mean
         largest attention weight), ``slots_used`` (share of slots that are
         some position's nearest), ``pattern_spread`` (RMS distance of the
-        stored patterns to their mean, in units of the query norm).
+        stored patterns to their mean, in units of the query norm); on at
+        most 4,096 normal training images (a seeded subsample), which also
+        fit the ``memory="kmeans"`` centroids.
         Also in ``training_health_`` when the base records health.
     offset_, device_, input_shape_, n_features_in_
 
@@ -288,22 +293,28 @@ weight_decay, callbacks, verbose, device, random_state
         if y01.sum() < 1:
             raise ValueError("fit needs at least one normal sample (y != -1).")
         self.semi_supervised_ = bool((y01 == 0).any())
-        normal = torch.from_numpy(y01 > 0).to(X.device)
+        X_normal = self._normal_store(X, y01)
         backbone = ResNet(X.shape[1], int(self.depth), self.width,
-                          preprocess=Standardize(*self._channel_stats(X[normal])))
+                          preprocess=Standardize(*self._channel_stats(X_normal)))
         module = MultiScaleMemoryNet(backbone, scales, self.n_memory, self.beta,
                                      self.n_retrieval_steps, self.normalize)
         if self.memory_init == "data":
-            sample = torch.randperm(int(normal.sum()), device=X.device)[:256]
-            module.to(X.device).init_patterns_from(X[normal][sample])
+            sample = torch.randperm(len(X_normal), device=X.device)[:256]
+            module.to(X.device).init_patterns_from(self._prepare(X_normal[sample]))
         criterion = ContrastedMemoryLoss(self.tau, self.lambda_v, self.scale_weights_,
                                          self.sampling_ratio,
                                          use_memory=self.memory == "hopfield")
         task = ContrastiveTask(self.crop_scale, flip=self.flip, negatives=self.negatives)
         self.net_ = self._make_net("net", module, criterion, task,
-                                   chance_loss=self._chance_loss(X.shape[-1], task))
+                                   chance_loss=self._chance_loss(self._prepared_shape(X)[-1],
+                                                                 task))
         self.net_.fit(X, torch.from_numpy(y01).to(X.device))
         self._y01 = y01
+
+    @staticmethod
+    def _normal_store(X, y01):
+        """The normal rows of the raw store (no copy when every row is normal)."""
+        return X if y01.all() else X[torch.from_numpy(y01 > 0).to(X.device)]
 
     def _chance_loss(self, side: int, task: ContrastiveTask) -> float:
         """Eq. (7) of a model whose similarities carry no information: ``log(#keys)``.
@@ -337,7 +348,12 @@ weight_decay, callbacks, verbose, device, random_state
         """After Alg. 1: k-means prototypes (Table 4(b)), memory health, then stage 2."""
         y01 = self._y01
         del self._y01
-        self._calibrate_memory(X[torch.from_numpy(y01 > 0).to(X.device)])
+        X_normal = self._normal_store(X, y01)
+        if len(X_normal) > CALIBRATION_IMAGES:  # the queries of every position: bounded memory
+            gen = torch.Generator().manual_seed(self._seed)
+            keep = torch.randperm(len(X_normal), generator=gen)[:CALIBRATION_IMAGES]
+            X_normal = X_normal[keep.sort().values.to(X.device)]
+        self._calibrate_memory(X_normal)
         self.head_net_ = None
         if self.semi_supervised_:
             self._fit_distance_heads(X, y01)

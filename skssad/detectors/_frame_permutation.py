@@ -188,9 +188,8 @@ class FramePermutationDetector(BaseDetector):
         "lr_schedule": [StrOptions({"cosine", "constant"})],
     }
 
-    #: ``_fit_tensor`` gets the raw :class:`~skssad.video.VideoFrames`; segments are
-    #: cut and prepared per batch.
-    _raw_training_store = True
+    # ``_fit_tensor`` gets the raw :class:`~skssad.video.VideoFrames`; segments are
+    # cut and prepared per batch.
 
     def __init__(self, *, M=5, skip=2, n_permutations=None, n_score_permutations=16,
                  base="small", width=16, feature_dim=64, top_hidden=256, frame_jitter=0.0,

@@ -151,8 +151,6 @@ class GeometricTransformDetector(BaseDetector):
         self.compile = compile
         self.random_state = random_state
 
-    _raw_training_store = True
-
     def _fit_tensor(self, X, y=None):
         side = self.input_size or X.shape[-1]
         self.shift_ = int(self.shift) if self.shift is not None else max(side // 4, 1)

@@ -24,6 +24,7 @@ from ..callbacks import EStep, poly_factor
 from ..losses import IGDLoss, glocal_reconstruction_map
 from ..nets import DistillationStudent, FeatureTeacher, IGDNet
 from ..tasks.patches import PatchTiler
+from ..tasks.reconstruction import ReconstructionTask
 from ..training import CriticNet
 
 __all__ = ["IGDDetector"]
@@ -262,7 +263,7 @@ class IGDDetector(BaseDetector):
         if len(self.encoder_widths) != len(self.decoder_widths):
             raise ValueError(f"encoder_widths {tuple(self.encoder_widths)} and decoder_widths "
                              f"{tuple(self.decoder_widths)} must have the same length.")
-        h, w = X.shape[-2:]
+        h, w = self._prepared_shape(X)[1:]
         self.patch_mode_ = self.input_size is None and max(h, w) > self.patch_size
         if not self.patch_mode_ and h != w:
             raise ValueError(f"IGDDetector needs square images or input_size set; got {h}x{w}.")
@@ -272,23 +273,27 @@ class IGDDetector(BaseDetector):
         beta = 1.0 if self.global_mode_ else self.beta
         self.net_ = self._fit_model("net", self._model_input(X), beta)
         if self.global_mode_:
-            self.global_net_ = self._fit_model("global", resize_images(X, self.global_size), 1.0)
+            self.global_net_ = self._fit_model("global", self._global_input(X), 1.0)
+
+    def _global_input(self, X):
+        """The global model's training set: every image at ``global_size`` (float32)."""
+        return self._map_chunks(X, partial(resize_images, size=self.global_size)).to(X.device)
 
     def _fit_model(self, name, X, beta):
         """Distil (optionally), then train one auto-encoder + critic by EM on ``X``."""
         module = IGDNet(X.shape[1], encoder_widths=tuple(self.encoder_widths),
                         decoder_widths=tuple(self.decoder_widths), latent_dim=self.latent_dim,
-                        input_size=X.shape[-1], critic=self.interpolation)
+                        input_size=self._prepared_shape(X)[-1], critic=self.interpolation)
         if self.teacher is not None:
             self._distill(f"{name}_distill", module.encoder, X)
         loss = IGDLoss(self.latent_dim, descriptor=self.descriptor, rho=self.rho, beta=beta,
                        lam=self.lam, gamma=self.gamma, nu=self.nu)
         net = self._make_net(
-            name, module, loss, None, schedule=poly_factor, net_class=CriticNet,
+            name, module, loss, ReconstructionTask(), schedule=poly_factor, net_class=CriticNet,
             callbacks=[("estep", EStep(partial(self._estep, name))), *self._net_callbacks(name)],
             # batch norm cannot train on a last batch of one sample
             iterator_train__drop_last=len(X) % self.batch_size == 1)
-        net.fit(X, X)  # an auto-encoder: the targets are the inputs
+        net.fit(X, None)  # an auto-encoder: the targets are the (prepared) inputs
         self._record_health(name, **self._reconstruction_health(net, X))
         return net
 
@@ -296,7 +301,7 @@ class IGDDetector(BaseDetector):
         """The E-step once more on the trained encoders: the descriptors used to score."""
         self._estep("net", self._model_input(X), first=False)
         if self.global_mode_:
-            self._estep("global", resize_images(X, self.global_size), first=False)
+            self._estep("global", self._global_input(X), first=False)
 
     def _estep(self, name, X, first):
         """Eq. (7)'s E-step (:meth:`IGDLoss.estep`) on the embeddings of ``X``."""

@@ -13,6 +13,7 @@ one batched pass per network, and its OOD scores are fused.
 from __future__ import annotations
 
 import math
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -34,7 +35,13 @@ from ..nets.heads import PuzzleTintNet
 from ..nets.unet import UNet
 from ..nets.wide_resnet import Standardize, WideResNet
 from ..ood import odin_perturb
-from ..tasks.color import ColorizationTask, border_mask, elbow_color_clusters, partial_colorization
+from ..tasks.color import (
+    ColorizationTask,
+    border_mask,
+    elbow_color_clusters,
+    partial_colorization,
+    small_ab_colours,
+)
 from ..tasks.geometric import GEOMETRIC_LABELS, all_geometric_views
 from ..tasks.puzzle import (
     PieceLayout,
@@ -252,7 +259,8 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
 
     # ------------------------------------------------------------------ configuration
     def _configure(self, X):
-        _, C, H, W = X.shape
+        C, H, W = self._prepared_shape(X)
+        self._input_hw = (H, W)
         rgb = C == 3
         req = ("puzzle", "tint", "color") if self.tasks == "auto" else (
             (self.tasks,) if isinstance(self.tasks, str) else tuple(self.tasks))
@@ -299,8 +307,8 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
             if self.shift_ is not None:
                 heads["geometric"] = GEOMETRIC_HEADS
             module = PuzzleTintNet(WideResNet(X.shape[1], self.depth, self.width,
-                                              grid=self.n_shape_), heads,
-                                   self.dropout, preprocess=Standardize.fitted(X))
+                                              grid=self.n_shape_), heads, self.dropout,
+                                   preprocess=Standardize(*self._channel_stats(X)))
             task = PuzzleTintTask(self._layout, self.n_views_, puzzle, self.perms_,
                                   self.c if "tint" in self.tasks_ else 0, self.shift_)
             self.net_ = self._make_net("encoder", module,
@@ -310,14 +318,15 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
         if "color" in self.tasks_:
             auto = self.n_components == "auto"
             if self.color_density == "gmm":
-                K = elbow_color_clusters(X, self.border, self._seed) if auto \
+                K = elbow_color_clusters(None, self.border, self._seed, colours=self._map_chunks(
+                    X, partial(small_ab_colours, border=self.border))) if auto \
                     else int(self.n_components)
                 out, loss = GMM_PARAMS_PER_COMPONENT * K, GMMColorLoss(K)
             else:
                 K = DEFAULT_BINS if auto else int(self.n_components)
                 out, loss = 2 * K, BinColorLoss(K)
             self.n_components_ = K
-            module = UNet(3, out, self.color_width, 2 if min(X.shape[-2:]) >= 8 else 1)
+            module = UNet(3, out, self.color_width, 2 if min(self._input_hw) >= 8 else 1)
             # The EM loss divides by exp(d): without clipping, SGD at the encoder's
             # learning rate can overshoot into NaN on flat colour regions.
             clip = ("grad_clip", GradientNormClipping(gradient_clip_value=1.0))

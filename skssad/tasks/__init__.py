@@ -22,6 +22,7 @@ from .geometric import GeometricTask, all_geometric_views, geometric_transform, 
 from .patches import PatchTiler
 from .puzzle import cut_pieces, piece_wise_puzzle, shuffle_pieces
 from .puzzle_scoring import PuzzleTintScorer
+from .reconstruction import ReconstructionTask
 
 __all__ = ["hsv_to_rgb", "lab_to_rgb", "partial_colorization", "rgb_to_hsv", "rgb_to_lab",
            "tint_rotation", "cut_pieces", "piece_wise_puzzle", "shuffle_pieces",
@@ -29,4 +30,4 @@ __all__ = ["hsv_to_rgb", "lab_to_rgb", "partial_colorization", "rgb_to_hsv", "rg
            "all_permutations", "extract_segments", "permutation_views", "segment_indices",
            "segment_span", "shuffle_frames", "unshuffle_frames",
            "ContrastiveTask", "contrastive_view", "rotation_shifted", "PatchTiler",
-           "PuzzleTintScorer"]
+           "PuzzleTintScorer", "ReconstructionTask"]

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 __all__ = ["rgb_to_hsv", "hsv_to_rgb", "tint_rotation", "rgb_to_lab", "lab_to_rgb",
            "partial_colorization", "border_mask", "AB_SCALE", "L_SCALE",
-           "ColorizationTask", "elbow_color_clusters"]
+           "ColorizationTask", "elbow_color_clusters", "small_ab_colours"]
 
 #: LAB channels are divided by these before entering the colorization network,
 #: so L lies in [0, 1] and (A, B) roughly in [-1, 1].
@@ -149,22 +149,32 @@ class ColorizationTask:
         return inputs, (ab, inner[None])
 
 
+def small_ab_colours(x: torch.Tensor, border: int) -> torch.Tensor:
+    """The (A, B) colours ``(n, 64, 2)`` of the cropped (border removed), 8x8-downsampled
+    images ``x`` ``(n, 3, H, W)`` in [0, 1]: what :func:`elbow_color_clusters` clusters."""
+    h, w = x.shape[-2:]
+    crop = x[:, :, border:h - border, border:w - border] if min(h, w) > 2 * border + 1 else x
+    small = F.interpolate(crop, size=(8, 8), mode="bilinear", align_corners=False,
+                          antialias=True)
+    return rgb_to_lab(small)[:, 1:].permute(0, 2, 3, 1).reshape(len(x), -1, 2)
+
+
 def elbow_color_clusters(x: torch.Tensor, border: int, seed: int, k_max: int = 10,
-                         max_pixels: int = 4000) -> int:
+                         max_pixels: int = 4000, *, colours: torch.Tensor | None = None) -> int:
     """§III-C: number K of GMM components by the k-means elbow in ``[1, k_max]``.
 
     k-means on the (A, B) colours of the cropped (border removed),
     downsampled (8x8) normal images; K is the point of the inertia curve
     farthest from the chord joining its ends. ``x`` is ``(n, 3, H, W)`` in
-    [0, 1]; at most ``max_pixels`` colours (drawn with ``seed``) are clustered.
+    [0, 1], or ``None`` with ``colours`` given (:func:`small_ab_colours`
+    computed a chunk at a time); at most ``max_pixels`` colours (drawn with
+    ``seed``) are clustered.
     """
     from sklearn.cluster import KMeans
 
-    h, w = x.shape[-2:]
-    crop = x[:, :, border:h - border, border:w - border] if min(h, w) > 2 * border + 1 else x
-    small = F.interpolate(crop, size=(8, 8), mode="bilinear", align_corners=False,
-                          antialias=True)
-    ab = rgb_to_lab(small)[:, 1:].permute(0, 2, 3, 1).reshape(-1, 2).double().cpu().numpy()
+    if colours is None:
+        colours = small_ab_colours(x, border)
+    ab = colours.reshape(-1, 2).double().cpu().numpy()
     rng = np.random.RandomState(seed)
     if len(ab) > max_pixels:
         ab = ab[rng.choice(len(ab), max_pixels, replace=False)]
