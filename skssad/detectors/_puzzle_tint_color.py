@@ -18,6 +18,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from skorch.callbacks import GradientNormClipping
 
 from ..base import BaseDetector, Interval, StrOptions
@@ -427,6 +428,25 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
         check_is_fitted(self, "offset_")
         out = self._map_chunks(self._input_store(X, reset=False), self._pieces_chunk)
         return out.double().numpy().reshape(-1, *self.n_shape_)
+
+    def anomaly_map(self, X) -> np.ndarray:
+        """Piece-level anomaly map at the input resolution: higher = more anomalous.
+
+        :meth:`score_pieces`, negated (skssad's map convention) and spread
+        over each piece's cell of the input image (nearest-neighbour
+        upsampling of the ``n_h x n_w`` grid), so it plugs into
+        :mod:`skssad.localization` like every other detector's map.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        maps : ndarray of shape (n_samples, H, W), float32
+        """
+        pieces = torch.from_numpy(-self.score_pieces(X)).float()[:, None]
+        return F.interpolate(pieces, size=self.input_shape_[1:], mode="nearest")[:, 0].numpy()
 
     def attention_map(self, X) -> np.ndarray:
         """The attention map ``P'`` (Eq. 21) of every image, by original piece.

@@ -229,6 +229,11 @@ def test_score_pieces_are_lower_on_anomalies(split_digits):
     maps = det.score_pieces(Xt)
     assert maps.shape == (len(Xt), 2, 3)
     assert maps[yt != 0].mean() < maps[yt == 0].mean()
+    # anomaly_map: the same pieces, negated, over each piece's cell of the 8x8 input
+    amap = det.anomaly_map(Xt)
+    assert amap.shape == (len(Xt), 8, 8) and amap.dtype == np.float32
+    np.testing.assert_allclose(amap[:, ::4, ::3][:, :2, :3], -maps, rtol=1e-5, atol=1e-6)
+    assert amap[yt != 0].mean() > amap[yt == 0].mean()
 
 
 def test_same_random_state_same_scores(digits):
