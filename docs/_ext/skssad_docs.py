@@ -299,6 +299,31 @@ def figures_rst(docs_dir: Path, page: str) -> str:
     return "\n".join(out) + "\n"
 
 
+#: Methods that localise, in the order a table names them.
+_LOCALISERS = ("anomaly_map", "score_pieces", "score_segments")
+
+
+def detectors_rst() -> str:
+    """The table of detectors (both index pages), from the registry and the classes."""
+    import inspect
+
+    from skssad.profiles import detector_class
+
+    out = [".. list-table::", "   :header-rows: 1", "", "   * - detector", "     - method",
+           "     - data", "     - labelled anomalies", "     - localisation"]
+    for page in DETECTOR_PAGES:
+        cls = detector_class(page)
+        video = "score_segments" in vars(cls)
+        local = [f"``{m}``" for m in _LOCALISERS if callable(getattr(cls, m, None))]
+        out += [f"   * - :doc:`/detectors/{page}`",
+                f"     - {inspect.getdoc(cls).splitlines()[0]}",
+                "     - " + ("videos, time series" if video else "images"),
+                "     - " + ("**used** (semi-supervised)" if cls._uses_known_anomalies
+                             else "dropped"),
+                "     - " + (", ".join(local) or "none")]
+    return "\n".join(out) + "\n"
+
+
 def write_generated(docs_dir: Path) -> None:
     """Write ``_generated/*.rst`` (only when changed, so rebuilds stay incremental)."""
     gen = docs_dir / "_generated"
@@ -310,6 +335,7 @@ def write_generated(docs_dir: Path) -> None:
         api.write_text(api_rst(), encoding="utf-8")
     files["examples.rst"] = examples_rst(docs_dir)
     files["bench_harness.rst"] = harness_rst()
+    files["detectors.rst"] = detectors_rst()
     files.update({f"figures_{p}.rst": figures_rst(docs_dir, p) for p in DETECTOR_PAGES})
     for name, text in files.items():
         path = gen / name
