@@ -133,7 +133,7 @@ def main(argv=None) -> None:
                    "samples in, scores out (validation, scaling, resize, all views, nets, OOD "
                    "statistics, fusion), chunks of 32 images or 128 frames"])
         rep.table("Per-detector rows", table, markdown=False)
-        rep.table("ONNX vs PyTorch", shown, csv=False, floatfmt=".3g")
+        rep.table("ONNX vs PyTorch", shown, csv=False, floatfmt=".6g")
         rep.write(args.out)
 
 
