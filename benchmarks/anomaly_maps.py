@@ -1,9 +1,10 @@
 """The MVTec AD localisation protocol on synthetic texture defects, per detector with a map.
 
-For every detector named (default: ``igd``, whose map is native, Eq. 12 of
-igd-interpolated-gaussian-descriptor.txt, and ``geometric``, mapped by
-occlusion of its score, :func:`skssad.attribution.anomaly_map`, with
-``--window``), run
+For every detector named (default: every image detector with a map:
+``igd``, whose map is native, Eq. 12 of
+igd-interpolated-gaussian-descriptor.txt, ``anomem``, the memory deviation
+of its feature maps, and ``geometric``, mapped by occlusion of its score,
+:func:`skssad.attribution.anomaly_map`, with ``--window``), run
 :func:`skssad.localization.evaluate_localization` on
 :func:`skssad.datasets.make_texture_defects` for each texture (brick,
 grass, gravel, the "categories"): image AUROC, pixel AUROC and AUPRO (FPR
@@ -23,7 +24,7 @@ import json
 
 from benchmarks import _report as report
 
-MAPPED = ("igd", "geometric")
+MAPPED = ("igd", "anomem", "geometric")
 
 
 def run(names, textures, profile: str, size: int, n_train: int, n_test: int,
