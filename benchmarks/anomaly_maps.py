@@ -1,12 +1,16 @@
 """The MVTec AD localisation protocol on synthetic texture defects, per detector with a map.
 
-For every detector named (default: ``igd``, whose map is native, Eq. 12 of
-igd-interpolated-gaussian-descriptor.txt, and ``geometric``, mapped by
-occlusion of its score, :func:`skssad.attribution.anomaly_map`), run
+For every detector named (default: every image detector with a map:
+``igd``, whose map is native, Eq. 12 of
+igd-interpolated-gaussian-descriptor.txt, ``anomem``, the memory deviation
+of its feature maps, and ``geometric``, mapped by occlusion of its score,
+:func:`skssad.attribution.anomaly_map`, with ``--window``), run
 :func:`skssad.localization.evaluate_localization` on
 :func:`skssad.datasets.make_texture_defects` for each texture (brick,
 grass, gravel, the "categories"): image AUROC, pixel AUROC and AUPRO (FPR
-up to 0.3), with the per-category mean row. Usage, from the repository root::
+up to 0.3), with the per-category mean row, through ``benchmarks/_report.py``
+(``<out>.csv`` with the configuration and provenance per row, ``<out>.md``).
+Usage, from the repository root::
 
     OMP_NUM_THREADS=1 python -m benchmarks.anomaly_maps --size 32 \\
         --out benchmarks/results/anomaly_maps
@@ -15,11 +19,12 @@ up to 0.3), with the per-category mean row. Usage, from the repository root::
 from __future__ import annotations
 
 import argparse
-import datetime
-import sys
-from pathlib import Path
+import inspect
+import json
 
-MAPPED = ("igd", "geometric")
+from benchmarks import _report as report
+
+MAPPED = ("igd", "anomem", "geometric")
 
 
 def run(names, textures, profile: str, size: int, n_train: int, n_test: int,
@@ -38,10 +43,18 @@ def run(names, textures, profile: str, size: int, n_train: int, n_test: int,
         if epochs is not None:
             overrides["max_epochs"] = epochs
         det = make_detector(name, profile, **overrides)
-        native = callable(getattr(det, "anomaly_map", None))
+        own = getattr(det, "anomaly_map", None)
+        # GeometricTransformDetector's own anomaly_map is the occlusion map and takes its
+        # window; a map without a window argument is native to the method (IGD, AnoMem).
+        occlusion = not callable(own) or "window" in inspect.signature(own).parameters
+        native = not occlusion
 
-        def map_fn(d, X, native=native):
-            return detector_anomaly_map(d, X) if native else anomaly_map(d, X, window=window)
+        def map_fn(d, X, occlusion=occlusion):
+            if not occlusion:
+                return detector_anomaly_map(d, X)
+            if callable(getattr(d, "anomaly_map", None)):
+                return d.anomaly_map(X, window=window)
+            return anomaly_map(d, X, window=window)
 
         rows = []
         for texture in textures:
@@ -55,12 +68,14 @@ def run(names, textures, profile: str, size: int, n_train: int, n_test: int,
         table = per_category_summary(rows)
         table.insert(0, "map", "native" if native else "occlusion")
         table.insert(0, "detector", name)
+        table["config"] = json.dumps(report.config(det), sort_keys=True)
         tables.append(table)
     return pd.concat(tables)
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m benchmarks.anomaly_maps",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--detectors", nargs="*", default=list(MAPPED))
     p.add_argument("--textures", nargs="*", default=["brick", "grass", "gravel"])
     p.add_argument("--profile", default="quick")
@@ -72,35 +87,34 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="write <out>.csv and <out>.md")
     args = p.parse_args(argv)
-    from benchmarks.one_vs_all import _git_sha, machine
-
+    report.use_omp_threads()
+    # The provenance of the code and machine that run the study, taken before it runs.
+    rep = report.Report(
+        f"Localisation protocol on synthetic texture defects, profile `{args.profile}`",
+        prog="benchmarks.anomaly_maps", argv=argv, seed=args.seed, profile=args.profile,
+        data=(f"skssad.datasets.make_texture_defects, {args.size}x{args.size} crops, "
+              f"{args.n_train} train / {args.n_test} test per texture (half defective), "
+              f"seed {args.seed}; epochs {args.epochs or 'of the profile'}"),
+        notes=["Metrics: image AUROC of score_samples; pixel AUROC and AUPRO (FPR <= 0.3, "
+               "normalised; skssad.metrics.aupro) of the maps; `mean` = unweighted mean "
+               "over textures; map `native` = the detector's own anomaly_map, `occlusion`"
+               " = skssad.attribution.anomaly_map"
+               + (f" with window {args.window}" if args.window else "")])
     table = run(args.detectors, args.textures, args.profile, args.size, args.n_train,
                 args.n_test, args.epochs, args.window, args.seed)
     table.index.name = "category"
-    print(table.to_string())
+    table = table.reset_index()
+    print(table.drop(columns="config").to_string(index=False))
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out.with_suffix(".csv"))
-        head = [f"# Localisation protocol on synthetic texture defects, profile `{args.profile}`",
-                "", f"- Command: `python -m benchmarks.anomaly_maps {' '.join(sys.argv[1:])}`",
-                f"- git: {_git_sha()}", f"- Machine: {machine()}",
-                f"- Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
-                f"- Data: skssad.datasets.make_texture_defects, {args.size}x{args.size} crops, "
-                f"{args.n_train} train / {args.n_test} test per texture (half defective), "
-                f"seed {args.seed}; epochs {args.epochs or 'of the profile'}",
-                "- Metrics: image AUROC of score_samples; pixel AUROC and AUPRO (FPR <= 0.3, "
-                "normalised; skssad.metrics.aupro) of the maps; `mean` = unweighted mean over "
-                "textures", ""]
-        shown = table.reset_index()
-        cols = [c for c in shown.columns if c not in ("n_train", "n_test")]
-        fmt = {c: (lambda v: f"{v:.3f}") for c in ("image_auroc", "pixel_auroc", "aupro")}
-        fmt.update({c: (lambda v: f"{v:.1f}") for c in ("fit_s", "map_s")})
-        lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-        for _, r in shown.iterrows():
-            lines.append("| " + " | ".join(fmt.get(c, str)(r[c]) if r[c] == r[c] else ""
-                                           for c in cols) + " |")
-        out.with_suffix(".md").write_text("\n".join(head + lines) + "\n")
+        shown = table.drop(columns=["config", "n_train", "n_test"])
+        rep.table("Per-texture rows", table, markdown=False)
+        rep.table("Image AUROC, pixel AUROC and AUPRO per texture", shown, csv=False,
+                  floatfmt=".3f")
+        rep.text("## Configurations", "", *[f"- {d}: `{c}`" for d, c in
+                                           table.groupby("detector", sort=False).config.first()
+                                           .items()])
+        rep.write(args.out)
+    return table
 
 
 if __name__ == "__main__":

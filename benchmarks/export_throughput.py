@@ -8,7 +8,9 @@ for frame_permutation on ``--n-train`` moving-digit videos of ``--n-frames`` fra
 ``score_samples`` (PyTorch, the detector's own chunked path) and with
 :class:`skssad.export.OnnxDetector` (onnxruntime), both on ``--threads``
 threads. Reports samples (images, or videos) per second (best of
-``--repeats``), the ratio and the largest score difference. Usage, from the
+``--repeats``), the ratio and the largest score difference, through
+``benchmarks/_report.py``: ``<out>.md`` and ``<out>.csv`` (one row per
+detector, with its configuration and the run's provenance). Usage, from the
 repository root::
 
     OMP_NUM_THREADS=1 python -m benchmarks.export_throughput --threads 1 \\
@@ -18,13 +20,15 @@ repository root::
 from __future__ import annotations
 
 import argparse
-import datetime
+import json
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from benchmarks import _report as report
 
 EXPORTABLE = ("geometric", "anomem", "igd", "frame_permutation")
 #: Detectors that score videos (the others score images).
@@ -88,7 +92,8 @@ def run(names, profile: str, n_train: int, n_score: int, epochs: int, threads: i
                          "onnx_over_torch": round(onnx_ips / torch_ips, 2),
                          "max_abs_diff": float(np.abs(got - ref).max()),
                          "export_s": round(export_s, 1),
-                         "onnx_mb": round(path.stat().st_size / 2 ** 20, 2)})
+                         "onnx_mb": round(path.stat().st_size / 2 ** 20, 2),
+                         "config": json.dumps(report.config(det), sort_keys=True)})
         print(rows[-1], flush=True)
     return rows
 
@@ -108,34 +113,28 @@ def main(argv=None) -> None:
     import onnxruntime
     import pandas as pd
 
-    from benchmarks._report import command_line, git_sha, machine_line
-
     rows = run(args.detectors, args.profile, args.n_train, args.n_score, args.epochs,
                args.threads, args.repeats, args.n_frames)
     table = pd.DataFrame(rows)
-    print(table.to_string(index=False))
+    shown = table.drop(columns="config")
+    print(shown.to_string(index=False))
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out.with_suffix(".csv"), index=False)
-        head = [f"# ONNX (onnxruntime CPU) vs PyTorch CPU scoring, profile `{args.profile}`", "",
-                f"- Command: `{command_line('benchmarks.export_throughput')}`",
-                f"- git: {git_sha()}", f"- Machine: {machine_line()}, "
-                f"onnxruntime {onnxruntime.__version__}, {args.threads} thread(s) for both",
-                f"- Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
-                f"- Data: {args.n_train} training digits (class 0), {args.n_score} scored "
-                f"(class 3), 8x8 upsampled to the input size; video detectors: "
-                f"{args.n_train} training moving-digit videos (motion 0), {args.n_score} "
-                f"scored (motion 1), {args.n_frames} frames at the input size; "
-                f"{args.epochs} epoch(s) (throughput does not depend on training); best of "
-                f"{args.repeats}; seed 0",
-                "- img/s: samples per second (a video counts once, see `sample`): raw uint8 "
-                "samples in, scores out (validation, scaling, resize, all views, nets, OOD "
-                "statistics, fusion), chunks of 32 images or 128 frames", ""]
-        cols = list(table.columns)
-        lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-        lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
-        out.with_suffix(".md").write_text("\n".join(head + lines) + "\n")
+        rep = report.Report(
+            f"ONNX (onnxruntime CPU) vs PyTorch CPU scoring, profile `{args.profile}`",
+            prog="benchmarks.export_throughput", argv=argv, seed=0, profile=args.profile,
+            data=(f"{args.n_train} training digits (class 0), {args.n_score} scored "
+                  f"(class 3), 8x8 upsampled to the input size; video detectors: "
+                  f"{args.n_train} training moving-digit videos (motion 0), {args.n_score} "
+                  f"scored (motion 1), {args.n_frames} frames at the input size"),
+            notes=[f"onnxruntime {onnxruntime.__version__}, {args.threads} thread(s) for both; "
+                   f"{args.epochs} epoch(s) (throughput does not depend on training); best "
+                   f"of {args.repeats}",
+                   "img/s: samples per second (a video counts once, see `sample`): raw uint8 "
+                   "samples in, scores out (validation, scaling, resize, all views, nets, OOD "
+                   "statistics, fusion), chunks of 32 images or 128 frames"])
+        rep.table("Per-detector rows", table, markdown=False)
+        rep.table("ONNX vs PyTorch", shown, csv=False, floatfmt=".6g")
+        rep.write(args.out)
 
 
 if __name__ == "__main__":

@@ -24,21 +24,18 @@ of ``anomaly_map`` (Eq. 12) on :func:`skssad.datasets.make_texture_defects`, one
 texture of ``skimage.data`` (brick, grass, gravel) trained on defect-free
 crops, in patch mode (``input_size=None``) with the quick profile's networks.
 
-Each part writes ``benchmarks/results/igd_<part>.md`` and a CSV of its rows
-(``igd_ablation_mnist`` for ``--part ablation --dataset mnist``).
+Each part writes, through ``benchmarks/_report.py``,
+``benchmarks/results/igd_<part>.md`` and a CSV of its rows with the
+configuration (JSON) and the provenance on every row (``igd_ablation_mnist``
+for ``--part ablation --dataset mnist``).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
-import re
-import subprocess
+import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -46,6 +43,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from benchmarks import _report as report
 from skssad.benchmark import one_vs_all
 from skssad.datasets import (
     DEFECT_KINDS,
@@ -59,14 +57,7 @@ from skssad.metrics import aupro
 from skssad.profiles import make_detector, profile_settings
 from skssad.tasks import PatchTiler
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-# ../shared beside the repository (a git worktree sits one level deeper)
-SHARED = next((p for p in (ROOT.parent / "shared", ROOT.parents[1] / "shared") if p.exists()),
-              ROOT.parent / "shared")
-MNIST = SHARED / "data" / "mnist"
-CIFAR_DEV = SHARED / "data" / "cifar10-dev"
-_STARTED: dict = {}
+RESULTS = report.RESULTS
 
 #: Table 5 (§4.5) without KD: (label, detector overrides).
 ABLATION = [
@@ -95,64 +86,35 @@ def _digits_split(seed: int):
 
 
 # --------------------------------------------------------------------------- report
-def _git_sha() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                             capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
-                                "skssad", "benchmarks/igd_study.py"], cwd=ROOT, text=True,
-                               capture_output=True).stdout.strip()
-        return sha + (" (with uncommitted changes in skssad/ or this script)" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+def _config(det) -> str:
+    """Every parameter of ``det`` as JSON (the CSV's ``config`` column)."""
+    return json.dumps(report.config(det), sort_keys=True) if det is not None else "none"
 
 
-def _header(title: str, argv) -> list[str]:
-    cmd = ("OMP_NUM_THREADS=" + os.environ.get("OMP_NUM_THREADS", "unset")
-           + " python -m benchmarks.igd_study " + " ".join(argv))
-    return [f"# {title}", "", f"- Command: `{cmd}`", f"- git (at start): {_STARTED['sha']}",
-            f"- Machine: {os.cpu_count()}-core {platform.machine()} CPU ({platform.system()}), "
-            f"torch {torch.__version__}, torch threads={torch.get_num_threads()}, "
-            f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, one process; "
-            "shared with another benchmark job running at the same time",
-            f"- Date (start): {_STARTED['date']:%Y-%m-%d %H:%M} UTC"]
+def _report(title: str, argv, seed, notes) -> report.Report:
+    return report.Report(title, prog="benchmarks.igd_study", argv=argv, seed=seed,
+                         profile="quick", notes=notes)
 
 
-def _repr(det) -> str:
-    return re.sub(r"\s+", " ", repr(det))
+def _write(part: str, rep: report.Report) -> None:
+    md, *_ = rep.write(RESULTS / f"igd_{part}")
+    print(md.read_text(), flush=True)
 
 
-def _md(df: pd.DataFrame) -> list[str]:
-    cols = [str(c) for c in df.columns]
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in df.itertuples(index=False):
-        out.append("| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v)
-                                     for v in row) + " |")
-    return out
-
-
-def _write(part: str, lines: list[str], df: pd.DataFrame) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"igd_{part}.md").write_text("\n".join(lines) + "\n")
-    df.to_csv(RESULTS / f"igd_{part}.csv", index=False)
-    print("\n".join(lines), flush=True)
-
-
-def _one_vs_all_lines(df: pd.DataFrame, wall: float) -> list[str]:
-    cols = ["normal_class", "auroc", "eer", "apcer_at_5_bpcer", "fit_seconds",
-            "score_seconds", "n_train", "n_test"]
-    return [f"**Mean AUROC {df.auroc.mean():.4f}** (min {df.auroc.min():.4f}), mean EER "
+def _one_vs_all_text(df: pd.DataFrame, wall: float) -> str:
+    return (f"**Mean AUROC {df.auroc.mean():.4f}** (min {df.auroc.min():.4f}), mean EER "
             f"{df.eer.mean():.4f}; wall time {wall:.0f} s (fit {df.fit_seconds.sum():.0f} s, "
-            f"score {df.score_seconds.sum():.0f} s)", "", *_md(df[cols].round(4))]
+            f"score {df.score_seconds.sum():.0f} s)")
 
 
 # --------------------------------------------------------------------------- parts
 def _data(dataset: str, seed: int):
     if dataset == "cifar10":
-        tr = load_image_folder(CIFAR_DEV, "train")
-        te = load_image_folder(CIFAR_DEV, "test")
+        folder = report.data_dir("cifar10-dev")
+        tr = load_image_folder(folder, "train")
+        te = load_image_folder(folder, "test")
         return (tr.images, tr.target, te.images, te.target,
-                f"cifar10-dev image folders in {CIFAR_DEV} (real CIFAR-10 photographs, seven "
+                f"cifar10-dev image folders in {folder} (real CIFAR-10 photographs, seven "
                 f"classes {list(tr.target_names)}): {len(tr.target)} train / "
                 f"{len(te.target)} test")
     if dataset == "digits":
@@ -160,9 +122,10 @@ def _data(dataset: str, seed: int):
         return Xtr, ytr, Xte, yte, ("scikit-learn digits (8x8, upsampled to the model input), "
                                     f"stratified 50/50 split (seed {seed}): {len(ytr)} train, "
                                     f"{len(yte)} test images")
-    tr, te = load_mnist(MNIST, "train"), load_mnist(MNIST, "t10k")
+    mnist = report.data_dir("mnist")
+    tr, te = load_mnist(mnist, "train"), load_mnist(mnist, "t10k")
     return (tr.images, tr.target, te.images, te.target,
-            f"MNIST IDX files in {MNIST}: {len(tr.target)} train / {len(te.target)} t10k")
+            f"MNIST IDX files in {mnist}: {len(tr.target)} train / {len(te.target)} t10k")
 
 
 def run_one_vs_all(args, argv) -> None:
@@ -175,14 +138,18 @@ def run_one_vs_all(args, argv) -> None:
     df = one_vs_all(det, Xtr, ytr, Xte, yte, classes=args.classes, max_train=max_train,
                     max_test=max_test, random_state=args.seed, verbose=1)
     wall = time.perf_counter() - t0
-    lines = _header(f"IGD one-vs-all on {args.part}, quick profile", argv) + [
-        f"- Data: {desc}; training images per normal class capped at max_train={max_train}; "
+    rep = _report(f"IGD one-vs-all on {args.part}, quick profile", argv, args.seed, [
+        f"Data: {desc}; training images per normal class capped at max_train={max_train}; "
         f"test images scored: {int(df.n_test.iloc[0])}"
         + (f" (class-stratified subsample, --max-test {max_test})" if max_test else ""),
-        f"- Detector: `{_repr(det)}`", ""] + _one_vs_all_lines(df, wall)
-    lines += ["", f"Wall time: {wall:.0f} s"]
-    _write(args.part, lines, df.assign(config=_repr(det),
-                                       max_train=max_train))
+        f"Detector: `{report.describe(det)}`"])
+    rep.text(_one_vs_all_text(df, wall))
+    cols = ["normal_class", "auroc", "eer", "apcer_at_5_bpcer", "fit_seconds",
+            "score_seconds", "n_train", "n_test"]
+    rep.table("Per class", df.assign(detector="igd", max_train=max_train,
+                                     config=_config(det)), markdown=False)
+    rep.table("AUROC per normal class", df[cols], csv=False)
+    _write(args.part, rep)
 
 
 def run_ablation(args, argv) -> None:
@@ -205,22 +172,26 @@ def run_ablation(args, argv) -> None:
                      "min_class_auroc": df.groupby("normal_class").auroc.mean().min(),
                      "seeds": " ".join(map(str, seeds)), "wall_s": f"{wall:.0f}",
                      "overrides": ", ".join(f"{k}={v!r}" for k, v in kw.items())})
-        frames.append(df.assign(variant=label))
+        frames.append(df.assign(variant=label, overrides=json.dumps(kw, sort_keys=True),
+                                detector="igd", max_train=max_train, config=_config(det)))
         print(rows[-1], flush=True)
     df = pd.concat(frames, ignore_index=True)
     per = df.pivot_table(index="normal_class", columns="variant", values="auroc")
     per = per[[label for label, _ in ABLATION]].reset_index()
     wall = time.perf_counter() - t_all
-    lines = _header(f"IGD ablation (Table 5, without KD) on {args.dataset}, quick profile",
-                    argv) + [
-        f"- Data: {desc}; max_train={max_train}"
+    rep = _report(f"IGD ablation (Table 5, without KD) on {args.dataset}, quick profile",
+                  argv, seeds, [
+        f"Data: {desc}; max_train={max_train}"
         + (f", --max-test {max_test} (class-stratified)" if max_test else ""),
-        f"- Base detector: `{_repr(make_detector('igd', 'quick', random_state=args.seed))}`",
-        "- KD (Eq. 10) is left out: it needs an ImageNet-pre-trained teacher, and nothing is "
-        "downloaded.", "", "Mean AUROC over the one-vs-all classes:", "",
-        *_md(pd.DataFrame(rows)), "", "AUROC per normal class:", "", *_md(per.round(4)), "",
-        f"Wall time: {wall:.0f} s"]
-    _write("ablation" if args.dataset == "digits" else f"ablation_{args.dataset}", lines, df)
+        "Base detector: "
+        f"`{report.describe(make_detector('igd', 'quick', random_state=args.seed))}`",
+        "KD (Eq. 10) is left out: it needs an ImageNet-pre-trained teacher, and nothing is "
+        "downloaded."])
+    rep.table("Per class and variant", df, markdown=False)
+    rep.table("Mean AUROC over the one-vs-all classes", pd.DataFrame(rows), csv=False)
+    rep.table("AUROC per normal class", per, csv=False)
+    rep.text(f"Wall time: {wall:.0f} s")
+    _write("ablation" if args.dataset == "digits" else f"ablation_{args.dataset}", rep)
 
 
 def _local_std_map(train: np.ndarray, test: np.ndarray) -> np.ndarray:
@@ -304,32 +275,40 @@ def run_texture(args, argv) -> None:
             print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     wall = time.perf_counter() - t_all
-    lines = _header("IGD pixel-level anomaly maps (Eq. 12) on synthetic texture defects, "
-                    "beside learning-free maps", argv)
-    lines += [
-        f"- Data: skssad.datasets.make_texture_defects(texture, n_train={args.n_train}, "
+    rep = _report("IGD pixel-level anomaly maps (Eq. 12) on synthetic texture defects, "
+                  "beside learning-free maps", argv, args.seed, [
+        f"Data: skssad.datasets.make_texture_defects(texture, n_train={args.n_train}, "
         f"n_test={args.n_test}, size=64, scale=0.5, defect_share=0.5, random_state={args.seed})"
         ": 64x64 crops of the skimage.data texture resized to 256x256; train crops from the "
         "whole top half (defect-free), test crops from the bottom half, half of them with "
         "one stain / scratch / swapped-texture square / smeared square of 6-20 px and its "
         "mask. IGD trains on the crops and their horizontal flips (§4.2's augmentation).",
-        f"- IGD (on {args.igd_textures or args.textures}): `{_repr(det)}` (the quick "
-        "profile's networks; input_size=None: 32x32 "
+        f"IGD (on {args.igd_textures or args.textures}): "
+        + (f"`{report.describe(det)}`" if det is not None else "not fitted")
+        + " (the quick profile's networks; input_size=None: 32x32 "
         "patches, stride 16 in training and scoring, 4 in the maps; a pixel averages the "
         "patches covering it; beta=0.1 as the paper's MVTec AD setting, §4.2)",
-        f"- local std: the absolute difference between the std over a {STD_WINDOW}x"
+        f"local std: the absolute difference between the std over a {STD_WINDOW}x"
         f"{STD_WINDOW} window and its median over the training crops; raw-patch NN: L2 "
         f"distance of each raw {NN_PATCH}x{NN_PATCH} test "
         f"patch (stride {NN_STRIDE_TEST}) to its nearest training patch (stride "
         f"{NN_STRIDE_TRAIN}), averaged per pixel. Image AUROC of a baseline: its map's max.",
-        "- pixel_auroc_mean_per_image: mean over defective crops of each crop's pixel AUROC "
+        "pixel_auroc_mean_per_image: mean over defective crops of each crop's pixel AUROC "
         "(the paper's Table 4 protocol); pixel_auroc_pooled: all pixels of all test crops; "
         "image_auroc: normal vs defective crops; per_image_<kind>: per-image pixel AUROC by "
         "defect kind; aupro: skssad.metrics.aupro (PRO curve up to FPR 0.3, all test crops); "
         "rec_loss: IGD's Eq. (8) loss on the training patches, beside "
-        "rec_loss_flat_patch, that of reconstructing each patch by its mean grey.", "",
-        *_md(df), "", f"Wall time: {wall:.0f} s"]
-    _write("texture", lines, df.assign(config=_repr(det)))
+        "rec_loss_flat_patch, that of reconstructing each patch by its mean grey."])
+    configs = {"IGD (Eq. 12)": _config(det),
+               "local std (learning-free)": json.dumps({"window": STD_WINDOW}),
+               "raw-patch NN (learning-free)": json.dumps(
+                   {"patch": NN_PATCH, "stride_test": NN_STRIDE_TEST,
+                    "stride_train": NN_STRIDE_TRAIN})}
+    rep.table("Maps per texture and method", df.assign(config=df.method.map(configs)),
+              markdown=False)
+    rep.table("Pixel AUROC and AUPRO per texture and method", df, csv=False)
+    rep.text(f"Wall time: {wall:.0f} s")
+    _write("texture", rep)
 
 
 def _texture_figure(det, d, maps, texture) -> None:
@@ -377,8 +356,7 @@ def main(argv=None) -> None:
                    help="texture: override the quick profile's epochs (CPU budget)")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
-    _STARTED.update(sha=_git_sha(), date=datetime.datetime.now(datetime.UTC))
-    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    report.use_omp_threads()
     {"digits": run_one_vs_all, "mnist": run_one_vs_all, "cifar10": run_one_vs_all,
      "ablation": run_ablation,
      "texture": run_texture}[args.part](args, argv)

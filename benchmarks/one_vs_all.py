@@ -22,6 +22,23 @@ when matplotlib is installed (the ``bench`` extra) also ROC curves
 Datasets: ``digits`` (embedded), ``mnist`` and ``cifar10-dev`` (found under
 ``$SKSSAD_DATA`` or ``../shared/data`` unless ``--data-dir`` is given), and
 the loaders of ``skssad.datasets``.
+
+``--dataset mvtec --data-dir ROOT`` (a folder in the MVTec AD layout:
+``<category>/train/good``, ``<category>/test/{good,<defect>}``,
+``<category>/ground_truth/<defect>/*_mask.png``) runs the MVTec AD
+localisation protocol instead, :func:`skssad.localization.mvtec_protocol`,
+once per category (``--category`` names them; default every category
+folder) and seed, for every detector named that has an ``anomaly_map``
+(the others are skipped, and the Markdown says so): fitted on all of
+``train/good``, scored on all of ``test/`` at ``--image-size`` (default
+64) pixels. ``results.csv`` has one row per detector, seed and category,
+plus a ``mean`` row per detector and seed, with ``image_auroc``,
+``pixel_auroc`` and ``aupro`` (FPR up to 0.3, normalised), sizes, seconds,
+the configuration and the provenance. Finished categories are written to
+``OUT/parts/<detector>/`` and resumed like classes::
+
+    python -m benchmarks.one_vs_all --dataset mvtec --data-dir ../mvtec_anomaly_detection \
+        --category bottle carpet --detectors igd geometric anomem --profile quick
 """
 
 from __future__ import annotations
@@ -151,9 +168,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-dir", default=None,
                    help="folder of the dataset's files (mnist and cifar10-dev default to "
                         "$SKSSAD_DATA/<name> or ../shared/data/<name>)")
-    p.add_argument("--category", default=None, help="MVTec AD category")
+    p.add_argument("--category", nargs="+", default=None,
+                   help="MVTec AD categories (default: every folder with train/good)")
     p.add_argument("--image-size", type=int, default=None,
-                   help="resize image-folder / MVTec images to this size at load time")
+                   help="resize image-folder / MVTec images to this size at load time "
+                        "(MVTec default 64)")
     p.add_argument("--detectors", nargs="+", default=["geometric"],
                    help="skssad.profiles.DETECTORS names and baselines "
                         "(knn-cosine, knn-l2, iforest, ocsvm, pyod-ae, pyod-deepsvdd)")
@@ -230,6 +249,131 @@ def _class_label(c, names) -> str:
     return f"{c} ({names[int(c)]})" if names is not None and 0 <= int(c) < len(names) else str(c)
 
 
+# --------------------------------------------------------------------------- MVTec AD
+METRICS = {"image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC", "aupro": "AUPRO"}
+
+
+def has_anomaly_map(estimator) -> bool:
+    """True when ``estimator`` has its own ``anomaly_map`` (the MVTec protocol needs one)."""
+    return callable(getattr(estimator, "anomaly_map", None))
+
+
+def mvtec_categories(root: Path, requested: list[str] | None) -> list[str]:
+    """``requested``, checked, or every category folder (one with ``train/good``)."""
+    found = sorted(p.name for p in root.iterdir() if (p / "train" / "good").is_dir())
+    if requested is None:
+        if not found:
+            raise SystemExit(f"--dataset mvtec: no category folder (with train/good) "
+                             f"under {root}.")
+        return found
+    missing = [c for c in requested if c not in found]
+    if missing:
+        raise SystemExit(f"--dataset mvtec: no category {missing} under {root}; "
+                         f"found {found}.")
+    return list(requested)
+
+
+def _mvtec_part(out: Path, name: str, category: str, seed: int, config: str) -> dict | None:
+    """A finished category's row, when its part exists and has this configuration."""
+    path = out / "parts" / name / f"{category}_seed_{seed}.csv"
+    if not path.is_file():
+        return None
+    part = pd.read_csv(path)
+    if len(part) != 1 or part["config"].iloc[0] != config:
+        return None
+    return part.drop(columns="config").iloc[0].to_dict()
+
+
+def run_mvtec(args, argv, out: Path) -> pd.DataFrame:
+    """``--dataset mvtec``: the MVTec AD protocol per category, seed and mapped detector."""
+    from skssad.localization import mvtec_protocol
+
+    for flag, value in (("--gammas", args.gammas), ("--classes", args.classes),
+                        ("--max-test", args.max_test), ("--max-train", args.max_train)):
+        if value is not None:
+            raise SystemExit(f"--dataset mvtec fits each category on all of train/good and "
+                             f"scores all of test/; {flag} does not apply.")
+    root = report._need(args.data_dir, "mvtec")
+    categories = mvtec_categories(root, args.category)
+    size = args.image_size or 64
+    seeds = list(range(args.seeds))
+    mapped, skipped = [], []
+    for name in args.detectors:
+        est, _ = build_detector(name, args.profile)
+        (mapped if has_anomaly_map(est) else skipped).append(name)
+    if skipped:
+        print(f"skipped (no anomaly_map): {', '.join(skipped)}", flush=True)
+    if not mapped:
+        raise SystemExit(f"--dataset mvtec needs a detector with an anomaly_map; none of "
+                         f"{args.detectors} has one.")
+    rep = report.Report(
+        f"MVTec AD protocol on {root.name}, profile `{args.profile}`",
+        prog="benchmarks.one_vs_all", argv=argv, seed=seeds, profile=args.profile,
+        data=f"MVTec AD layout in {root}, categories {categories}, images and masks "
+             f"resized to {size}x{size}",
+        notes=["Protocol: skssad.localization.mvtec_protocol per category: fit on every "
+               "train/good image, score and map every test image",
+               "Metrics: image AUROC of score_samples (defective = anomalous), pixel AUROC "
+               "and AUPRO (per-region overlap up to FPR 0.3, normalised; "
+               "skssad.metrics.aupro) of anomaly_map against the masks; `mean` = "
+               "unweighted mean over categories",
+               f"Detector seeds: {seeds}; fit s / map s: seconds per category summed over "
+               "seeds (the mean row: their mean over categories)"]
+        + ([f"Skipped, no anomaly_map: {', '.join(skipped)}"] if skipped else []))
+    rows, configs = [], {}
+    for name in mapped:
+        for seed in seeds:
+            est, _ = report.make(name, args.profile, random_state=seed)
+            cfg = json.dumps(report.config(est), sort_keys=True)
+            configs.setdefault(name, f"`{report.describe(est)}` (random_state = seed)")
+            key = f"{cfg} size={size}"
+            per_category = []
+            for category in categories:
+                row = _mvtec_part(out, name, category, seed, key)
+                resumed = row is not None
+                if row is None:
+                    t0 = time.perf_counter()
+                    table = mvtec_protocol(est, root, [category], size=size)
+                    row = {"category": category, **table.loc[category].to_dict()}
+                    part = out / "parts" / name / f"{category}_seed_{seed}.csv"
+                    part.parent.mkdir(parents=True, exist_ok=True)
+                    pd.DataFrame([{**row, "config": key}]).to_csv(part, index=False)
+                    if not args.quiet:
+                        print(f"{name} seed {seed} {category}: "
+                              + ", ".join(f"{v} {row[k]:.4f}" for k, v in METRICS.items())
+                              + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
+                per_category.append({**row, "resumed": resumed})
+            frame = pd.DataFrame(per_category)
+            mean = {"category": "mean", **frame[list(METRICS)].mean().to_dict(),
+                    "resumed": bool(frame.resumed.all())}
+            for col in ("n_train", "n_test", "n_defective", "fit_s", "map_s"):
+                mean[col] = frame[col].mean()
+            rows += [{"detector": name, "seed": seed, **r, "profile": args.profile,
+                      "image_size": size, "config": cfg} for r in [*per_category, mean]]
+            print(f"{name} seed {seed}: mean " + ", ".join(
+                f"{v} {mean[k]:.4f}" for k, v in METRICS.items()), flush=True)
+    res = pd.DataFrame(rows)
+    for col in ("n_train", "n_test", "n_defective"):
+        res[col] = res[col].round().astype(int)
+    view = (res.groupby(["category", "detector"], sort=False)
+            .agg(**{v: (k, _pm) for k, v in METRICS.items()},
+                 n_train=("n_train", "first"), n_test=("n_test", "first"),
+                 n_defective=("n_defective", "first"), **{"fit s": ("fit_s", "sum")},
+                 **{"map s": ("map_s", "sum")})
+            .reset_index())
+    rep.table("Per-category rows", res, markdown=False)
+    rep.table("Image AUROC, pixel AUROC and AUPRO per category (mean ± std over seeds)",
+              view, csv=False, floatfmt=".1f")
+    rep.text("## Configurations", "", *[f"- {k}: {v}" for k, v in configs.items()])
+    rep.write(out / "results")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(view.to_string(index=False))
+    resumed = int(res.resumed.sum())
+    print(f"\nWritten to {out}/ (results.csv, results.md)"
+          + (f"; {resumed} rows resumed from parts/" if resumed else ""))
+    return res
+
+
 def main(argv=None) -> pd.DataFrame:
     args = parse_args(argv)
     from skssad.benchmark import one_vs_all, part_file, semi_supervised
@@ -237,13 +381,13 @@ def main(argv=None) -> pd.DataFrame:
     report.use_omp_threads()
     out = Path(args.out or report.RESULTS / "_runs" / f"{args.dataset}_{args.profile}")
     out.mkdir(parents=True, exist_ok=True)
+    if args.dataset == "mvtec":
+        return run_mvtec(args, argv, out)
     data = load_dataset(args)
     classes = args.classes
     if classes is not None:
         kind = type(np.asarray(data.y_train).flat[0].item())
         classes = [kind(c) for c in classes]
-    if args.dataset == "mvtec":
-        classes = [0]
     seeds = list(range(args.seeds))
     n_test = len(data.X_test)
     n_scored = min(args.max_test or n_test, n_test)

@@ -67,7 +67,16 @@ def _plain_train(det, X: torch.Tensor, epochs: int, batch_size: int) -> tuple[fl
     net = copy.deepcopy(det.net_)
     net.module_.train()
     X = _fit_inputs(det, X)
-    if type(net).train_step_single is PretextNet.train_step_single:
+    if type(net).train_step is not PretextNet.train_step:
+        # A net whose train_step steps its own optimizers (IGD's autoencoder and critic,
+        # skorch's two-optimizer pattern): the bare loop calls that step. IGD's is an
+        # auto-encoder, fitted with the inputs as targets.
+        opts = []
+
+        def step(x):
+            net.train_step((x, x))
+        kind = f"bare loop over {type(net).__name__}.train_step"
+    elif type(net).train_step_single is PretextNet.train_step_single:
         module, criterion, task = net.module_, net.criterion_, net.task
         opts = [net.optimizer_]
 

@@ -334,15 +334,13 @@ weight_decay, callbacks, verbose, device, random_state
     def _query_vectors(self, X):
         """Per scale, every position's query vector ``(n HW, C)`` of ``X``."""
         module = self.net_.module_
-        n = len(module.scales)
 
         def fn(chunk):
             return tuple(q.permute(0, 2, 3, 1).reshape(len(chunk), -1, q.shape[1])
                          for q, _ in module(chunk))
 
-        out = self._map_chunks(X, fn)
-        out = out if n > 1 else (out,)
-        return [o.reshape(-1, o.shape[-1]) for o in out]
+        # _map_chunks returns a tuple whenever fn does, one scale included.
+        return [o.reshape(-1, o.shape[-1]) for o in self._map_chunks(X, fn)]
 
     def _calibrate(self, X):
         """After Alg. 1: k-means prototypes (Table 4(b)), memory health, then stage 2."""

@@ -195,3 +195,17 @@ def test_bad_scale_parameters_raise(digits):
         with pytest.raises(ValueError, match="stages among 1-4"):
             AnoMemDetector(**{**TINY, "scales": (3, 5), "n_memory": (8, 8),
                               "sampling_ratio": (1, 1)}).fit(images[:64])
+
+
+@pytest.mark.parametrize("memory", ["hopfield", "kmeans"])
+def test_one_scale_fits_and_scores(digits, memory):
+    # Table 4(b)'s "last scale" rows: one memory layer. The query vectors of a single
+    # scale used to be wrapped in a second tuple, and the fit crashed in calibration.
+    images, labels = digits
+    det = AnoMemDetector(**{**TINY, "max_epochs": 1, "scales": (4,), "n_memory": (16,),
+                            "sampling_ratio": (1,), "memory": memory})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        det.fit(images[:200][labels[:200] == 0])
+    scores = det.score_samples(images[1000:1040])
+    assert scores.shape == (40,) and np.isfinite(scores).all() and scores.std() > 0

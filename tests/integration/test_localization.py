@@ -82,3 +82,48 @@ def test_map_shape_and_mask_checks():
 def test_no_category_raises(tmp_path):
     with pytest.raises(ValueError, match="No MVTec AD category"):
         mvtec_protocol(_igd(), tmp_path)
+
+
+def test_harness_runs_the_mvtec_protocol_per_category(mvtec_root, tmp_path, capsys):
+    # issue 20 item 3: `--dataset mvtec` writes image AUROC, pixel AUROC and AUPRO per
+    # category (and their mean) for every named detector with an anomaly_map.
+    import json
+
+    import pandas as pd
+
+    from benchmarks.one_vs_all import main
+
+    out = tmp_path / "out"
+    argv = ["--dataset", "mvtec", "--data-dir", str(mvtec_root), "--image-size", "32",
+            "--detectors", "igd", "knn-cosine", "--profile", "tiny", "--out", str(out)]
+    res = main(argv)
+    assert "skipped (no anomaly_map): knn-cosine" in capsys.readouterr().out
+    csv = pd.read_csv(out / "results.csv")
+    assert list(csv.category) == [*CATEGORIES, "mean"] and set(csv.detector) == {"igd"}
+    for col in ("image_auroc", "pixel_auroc", "aupro"):
+        assert csv[col].between(0, 1).all(), col
+        assert csv[col].iloc[-1] == pytest.approx(csv[col].iloc[:-1].mean()), col
+    assert list(csv.n_defective[:-1]) == [int((_data(c).target == -1).sum())
+                                          for c in CATEGORIES]
+    assert json.loads(csv.config.iloc[0])["estimator"] == "IGDDetector"
+    for col in ("command", "git", "machine", "date", "seed", "profile"):
+        assert csv[col].notna().all(), col
+    md = (out / "results.md").read_text()
+    assert "pixel AUROC" in md and "AUPRO" in md and "Skipped, no anomaly_map: knn-cosine" in md
+    # every category is a part of its own: a rerun reads them back instead of refitting
+    assert not res.resumed.any()
+    again = main(argv)
+    assert again.resumed.all()
+    assert list(again.aupro) == pytest.approx(list(res.aupro))
+
+
+def test_harness_mvtec_refuses_options_that_do_not_apply(mvtec_root, tmp_path):
+    from benchmarks.one_vs_all import main
+
+    base = ["--dataset", "mvtec", "--data-dir", str(mvtec_root), "--out", str(tmp_path)]
+    with pytest.raises(SystemExit, match="--max-test does not apply"):
+        main([*base, "--detectors", "igd", "--max-test", "10"])
+    with pytest.raises(SystemExit, match="no category \\['carpet'\\]"):
+        main([*base, "--detectors", "igd", "--category", "carpet"])
+    with pytest.raises(SystemExit, match="needs a detector with an anomaly_map"):
+        main([*base, "--detectors", "knn-l2"])

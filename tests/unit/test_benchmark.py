@@ -233,3 +233,23 @@ def test_throughput_writes_markdown_and_csv(tmp_path):
     assert json.loads(csv.config.iloc[0])["max_epochs"] == 2 and csv.git.notna().all()
     md = (tmp_path / "tp.md").read_text()
     assert "| GeometricTransformDetector | geometric |" in md and "- Machine: " in md
+
+
+def test_anomaly_maps_writes_aupro_beside_pixel_auroc_with_config(tmp_path):
+    # issue 20: AUPRO beside pixel AUROC in every map result; issue 12: its CSV carries
+    # the configuration and provenance.
+    import json
+
+    from benchmarks.anomaly_maps import main
+
+    main(["--detectors", "igd", "--profile", "tiny", "--textures", "brick", "--n-train", "16",
+          "--n-test", "8", "--out", str(tmp_path / "maps")])
+    csv = pd.read_csv(tmp_path / "maps.csv")
+    assert list(csv.category) == ["brick", "mean"] and list(csv["map"]) == ["native"] * 2
+    for col in ("image_auroc", "pixel_auroc", "aupro"):
+        assert csv[col].between(0, 1).all(), col
+    assert json.loads(csv.config.iloc[0])["estimator"] == "IGDDetector"
+    for col in ("command", "git", "machine", "date", "seed", "profile"):
+        assert csv[col].notna().all(), col
+    md = (tmp_path / "maps.md").read_text()
+    assert "| pixel_auroc | aupro |" in md and "- Machine: " in md
