@@ -53,7 +53,7 @@ __all__ = ["BaseDetector", "PretextAtChanceWarning", "ImagePrep", "resolve_devic
 
 
 class PretextAtChanceWarning(UserWarning):
-    """A pretext task ended training at (or within 5 % of) its chance-level loss.
+    """A pretext task ended training at, above, or within 5 % below its chance-level loss.
 
     The network learned nothing the scores can rely on; ``training_health_``
     holds the loss curve and the chance level.
@@ -489,7 +489,7 @@ class BaseDetector(OutlierMixin, BaseEstimator):
 
         ``training_health_[name]`` holds ``loss`` (the pretext loss per
         epoch), ``chance`` (the chance-level loss or None), ``at_chance``
-        (the last epoch within 5 % of chance) and any component ``figures``.
+        (the last epoch's loss at least 95 % of chance) and any component ``figures``.
         """
         net = self.nets_[name]
         hist = net.history if getattr(net, "initialized_", False) else []
@@ -501,8 +501,9 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         if at_chance:
             warnings.warn(PretextAtChanceWarning(
                 f"{type(self).__name__}: the {name!r} pretext loss ended at {loss[-1]:.4f}, "
-                f"within 5 % of its chance level {chance:.4f}; the network learned nothing "
-                "the scores can rely on. Train longer, raise lr, or check the input."),
+                + ("above" if loss[-1] > chance else "within 5 % of")
+                + f" its chance level {chance:.4f}; the network learned nothing the scores "
+                "can rely on. Train longer, raise lr, or check the input."),
                 stacklevel=3)
         return record
 
