@@ -63,6 +63,10 @@ class PretextAtChanceWarning(UserWarning):
 #: samples, so a sample's score is bit-identical whatever else is scored
 #: with it (CPU kernels change their summation order with the batch size).
 INFERENCE_CHUNK = 32
+#: Training images that post-training statistics (Mahalanobis, robust scales, memory
+#: prototypes) are fitted on: a seeded subsample beyond this many, so that
+#: calibration memory stays a constant whatever the size of the training set.
+CALIBRATION_IMAGES = 4096
 
 
 def resolve_device(device: str) -> str:
@@ -329,6 +333,14 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         var = (total[1] - n * mean**2) / max(n - 1, 1)
         std = var.clamp_min(0).sqrt() if len(X) > 1 else torch.ones_like(mean)
         return mean.float(), std.float()
+
+    def _calibration_subset(self, X):
+        """``X``, or a seeded subsample of :data:`CALIBRATION_IMAGES` of its rows (in order)."""
+        if len(X) <= CALIBRATION_IMAGES:
+            return X
+        gen = torch.Generator().manual_seed(self._seed)
+        keep = torch.randperm(len(X), generator=gen)[:CALIBRATION_IMAGES].sort().values
+        return X[keep.to(X.device)]
 
     def _calibrate(self, X) -> None:
         """Fit post-training statistics on the training data (default: none).

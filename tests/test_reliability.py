@@ -134,3 +134,20 @@ def test_a_learning_fit_is_not_flagged(digits):
                                         "shift": 4}).fit(images)
     health = det.training_health_["net"]
     assert not health["at_chance"] and health["loss"][-1] < 0.9 * health["chance"]
+
+
+def test_calibration_statistics_use_a_bounded_seeded_subsample(digits, monkeypatch):
+    # Issue 18 item 5: post-training statistics are fitted on at most
+    # CALIBRATION_IMAGES training images, so fit memory does not grow with them.
+    import skssad.base as base
+    from skssad.profiles import make_detector
+
+    monkeypatch.setattr(base, "CALIBRATION_IMAGES", 16)
+    images = digits[0][digits[1] == 1][:64]
+    det = make_detector("puzzle_tint_color", "tiny").fit(images)
+    k, n = det.k_, det.n_shape_[0] * det.n_shape_[1]
+    assert int(det.ood_stats_["puzzle"].counts.sum()) == 16 * k * n  # 16 images, not 64
+    again = make_detector("puzzle_tint_color", "tiny").fit(images)
+    np.testing.assert_array_equal(det.score_samples(images), again.score_samples(images))
+    mem = make_detector("anomem", "tiny").fit(images)  # the memory calibration, capped
+    assert np.isfinite(mem.score_samples(images[:8])).all()

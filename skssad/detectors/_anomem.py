@@ -31,9 +31,6 @@ __all__ = ["AnoMemDetector"]
 
 #: median effective slots per query above this share of the memory warns
 UNIFORM_SHARE = 0.5
-#: Normal training images whose queries fit the k-means prototypes and the memory
-#: health (a seeded subsample beyond this, so calibration memory does not grow with n).
-CALIBRATION_IMAGES = 4096
 
 
 class AnoMemDetector(BaseDetector):
@@ -346,12 +343,8 @@ weight_decay, callbacks, verbose, device, random_state
         """After Alg. 1: k-means prototypes (Table 4(b)), memory health, then stage 2."""
         y01 = self._y01
         del self._y01
-        X_normal = self._normal_store(X, y01)
-        if len(X_normal) > CALIBRATION_IMAGES:  # the queries of every position: bounded memory
-            gen = torch.Generator().manual_seed(self._seed)
-            keep = torch.randperm(len(X_normal), generator=gen)[:CALIBRATION_IMAGES]
-            X_normal = X_normal[keep.sort().values.to(X.device)]
-        self._calibrate_memory(X_normal)
+        # the queries of every position of every image: fitted on a bounded subsample
+        self._calibrate_memory(self._calibration_subset(self._normal_store(X, y01)))
         self.head_net_ = None
         if self.semi_supervised_:
             self._fit_distance_heads(X, y01)

@@ -374,8 +374,8 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
     # ------------------------------------------------------------------ calibration
     def _calibrate(self, X):
         """§IV: Mahalanobis statistics (Eq. 28-30), then the per-task standardisation,
-        fitted by :class:`~skssad.tasks.puzzle_scoring.PuzzleTintScorer` on the training
-        views."""
+        fitted by :class:`~skssad.tasks.puzzle_scoring.PuzzleTintScorer` on the views of
+        the training images (at most ``CALIBRATION_IMAGES`` of them, a seeded subsample)."""
         perms = self.perms_ if "puzzle" in self.tasks_ else \
             np.tile(np.arange(self._layout.n), (self.k_, 1))  # no puzzle: identity views
         self.scorer_ = PuzzleTintScorer(
@@ -386,7 +386,8 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
             "puzzle" in self.tasks_ and self.net_ is not None, "tint" in self.tasks_,
             self.attention_, "tint" in self.tasks_, self.shift_ is not None,
             self.net_color_ is not None, self.net_color_ is not None), strict=True) if on]
-        raw = dict(zip(keys, self._map_chunks(X, lambda x: tuple(
+        # every view of every image: fitted on a bounded subsample (CALIBRATION_IMAGES)
+        raw = dict(zip(keys, self._map_chunks(self._calibration_subset(X), lambda x: tuple(
             self._raw(x)[key] for key in keys)), strict=True))
         self.scorer_.fit(raw)
         self.ood_stats_ = self.scorer_.ood_stats
