@@ -24,7 +24,13 @@ import json
 
 from benchmarks import _report as report
 
-MAPPED = ("igd", "anomem", "geometric")
+
+def mapped_detectors() -> list[str]:
+    """Every registered detector with an ``anomaly_map`` (every image detector)."""
+    from skssad.profiles import REGISTRY, detector_class
+
+    return [name for name in REGISTRY
+            if callable(getattr(detector_class(name), "anomaly_map", None))]
 
 
 def run(names, textures, profile: str, size: int, n_train: int, n_test: int,
@@ -76,7 +82,8 @@ def run(names, textures, profile: str, size: int, n_train: int, n_test: int,
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.anomaly_maps",
                                 description=__doc__.split("\n")[0])
-    p.add_argument("--detectors", nargs="*", default=list(MAPPED))
+    p.add_argument("--detectors", nargs="*", default=None,
+                   help="default: every registered detector with an anomaly_map")
     p.add_argument("--textures", nargs="*", default=["brick", "grass", "gravel"])
     p.add_argument("--profile", default="quick")
     p.add_argument("--size", type=int, default=32)
@@ -100,8 +107,8 @@ def main(argv=None):
                "over textures; map `native` = the detector's own anomaly_map, `occlusion`"
                " = skssad.attribution.anomaly_map"
                + (f" with window {args.window}" if args.window else "")])
-    table = run(args.detectors, args.textures, args.profile, args.size, args.n_train,
-                args.n_test, args.epochs, args.window, args.seed)
+    table = run(args.detectors or mapped_detectors(), args.textures, args.profile, args.size,
+                args.n_train, args.n_test, args.epochs, args.window, args.seed)
     table.index.name = "category"
     table = table.reset_index()
     print(table.drop(columns="config").to_string(index=False))
