@@ -66,7 +66,7 @@ INFERENCE_CHUNK = 32
 #: Training images that post-training statistics (Mahalanobis, robust scales, memory
 #: prototypes) are fitted on: a seeded subsample beyond this many, so that
 #: calibration memory stays a constant whatever the size of the training set.
-CALIBRATION_IMAGES = 4096
+CALIBRATION_IMAGES = 1024
 
 
 def resolve_device(device: str) -> str:

@@ -148,7 +148,7 @@ weight_decay, callbacks, verbose, device, random_state
         largest attention weight), ``slots_used`` (share of slots that are
         some position's nearest), ``pattern_spread`` (RMS distance of the
         stored patterns to their mean, in units of the query norm); on at
-        most 4,096 normal training images (a seeded subsample), which also
+        most 1,024 normal training images (a seeded subsample), which also
         fit the ``memory="kmeans"`` centroids.
         Also in ``training_health_`` when the base records health.
     offset_, device_, input_shape_, n_features_in_
