@@ -75,6 +75,11 @@ def resolve_device(device: str) -> str:
     return str(device)
 
 
+def _full_precision(x: torch.Tensor) -> torch.Tensor:
+    """bfloat16 / float16 (autocast outputs) as float32; any other tensor unchanged."""
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+
+
 def scale_to_unit(images: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
     """``(images - lo) / (hi - lo)`` computed in float64, returned as float32.
 
@@ -347,7 +352,9 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         whatever ``len(X)`` is, and a sample's result never depends on what
         else is in the call (DESIGN.md, batch independence). Every
         registered net is in eval mode. Returns ``fn``'s output (a tensor or
-        a tuple of tensors) for the real rows, concatenated, on the CPU.
+        a tuple of tensors) for the real rows, concatenated, on the CPU;
+        under mixed ``precision`` the half-precision outputs of autocast come
+        back as float32, so that callers can mix them with float32 weights.
         """
         self._eval_mode()
         prep = self._prepare
@@ -360,9 +367,9 @@ class BaseDetector(OutlierMixin, BaseEstimator):
                     chunk = torch.cat([chunk, chunk.new_zeros((size - b, *chunk.shape[1:]))])
                 out = fn(chunk)
                 if isinstance(out, tuple | list):
-                    outs.append(tuple(o[:b].cpu() for o in out))
+                    outs.append(tuple(_full_precision(o[:b].cpu()) for o in out))
                 else:
-                    outs.append(out[:b].cpu())
+                    outs.append(_full_precision(out[:b].cpu()))
         if not outs:
             return torch.empty(0)
         if isinstance(outs[0], tuple):
