@@ -93,7 +93,8 @@ def run(name: str, mode: str, train, X_test, y_test, *, epochs: int, seed: int,
     fit and score are *cold* and the fastest of the others *warm*, else all are warm."""
     from skssad.metrics import anomaly_auroc
 
-    det, _ = report.make(name, "quick", random_state=seed, max_epochs=epochs, device="cpu",
+    epochs_kw = {"max_epochs": epochs} if epochs else {}  # 0: the profile's own
+    det, _ = report.make(name, "quick", random_state=seed, device="cpu", **epochs_kw,
                          **MODES[mode])
     fits, scores_s, aurocs = [], [], []
     for _ in range(repeats):
@@ -114,7 +115,7 @@ def run(name: str, mode: str, train, X_test, y_test, *, epochs: int, seed: int,
                 warm_fit_s=min(fits[cold:], default=np.nan),
                 cold_score_s=scores_s[0] if first else np.nan,
                 warm_score_s=min(scores_s[cold:], default=np.nan),
-                n_train=len(train), n_test=len(X_test), epochs=epochs,
+                n_train=len(train), n_test=len(X_test), epochs=det.max_epochs,
                 config=report.describe(det))
 
 
@@ -159,7 +160,7 @@ def main(argv=None):
     p.add_argument("--max-train", type=int, default=None)
     p.add_argument("--max-test", type=int, default=None,
                    help="score a stratified subsample of this many test samples")
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=4, help="0: the quick profile's max_epochs")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--repeats", type=int, default=2, help="fits per mode (cold, then warm)")
     p.add_argument("--contention", default=None,
@@ -195,8 +196,9 @@ def main(argv=None):
                                        f"{videos.description}" if videos else "")
     rep = report.Report("Mixed precision and torch.compile vs fp32 eager (CPU)",
                         seed=args.seeds, profile="quick", data=data_text)
+    epochs = args.epochs or "the profile's own"
     rep.note(f"One-class fit on class {args.normal} (index, or class folder name), "
-             f"{args.epochs} epochs of the quick profile, max_train={args.max_train}, "
+             f"{epochs} epochs of the quick profile, max_train={args.max_train}, "
              f"max_test={args.max_test}; AUROC on the (subsampled) test set.",
              f"Each mode fits {args.repeats} time(s) per seed with that seed: cold = the "
              "first fit of the mode's first seed (for compile: with the compilation, fresh "
