@@ -267,9 +267,9 @@ def main(argv=None):
     if args.contention:
         rep.note(f"Load: {args.contention}")
     ph = pd.DataFrame(phases)
-    rep.table("top ops", pd.DataFrame(tops))
     rep.table("phases", ph, markdown=False)
     rep.table("phase shares", ph.drop(columns=["config"]), csv=False, floatfmt=".3f")
+    rep.table("top ops", pd.DataFrame(tops))
     rep.write(report.RESULTS / args.out)
 
 
