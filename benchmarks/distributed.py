@@ -139,6 +139,11 @@ def main(argv=None):
         return worker(args)
     if "1 process" not in args.launches:
         raise SystemExit("--launches needs '1 process': every ratio is to it.")
+    # Made before the runs: the git revision is that of the code measured.
+    name = report.make(args.detector, "quick")[0]
+    rep = report.Report(f"Two-process CPU data-parallel vs one process: {args.detector}",
+                        seed=args.seeds, profile="quick",
+                        data=report.load_dataset("digits").description)
     load_start = os.getloadavg()
     frames, walls = [], {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -163,10 +168,6 @@ def main(argv=None):
             "launch wall s": walls[label],
             "launch wall / 1 process": walls[label] / walls["1 process"],
             "last loss (mean)": g.last_loss.mean()})
-    name = report.make(args.detector, "quick")[0]
-    rep = report.Report(f"Two-process CPU data-parallel vs one process: {args.detector}",
-                        seed=args.seeds, profile="quick",
-                        data=report.load_dataset("digits").description)
     rep.note(f"One-class fit per digit class {args.classes}, epochs: "
              f"{args.epochs or name.max_epochs}; scored on the held-out half (899 images).",
              "fit s: wall time of fit, the slowest rank's under DP, after an untimed warm-up "

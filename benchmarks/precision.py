@@ -174,6 +174,12 @@ def main(argv=None):
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="inductor_"))
     images = report.load_dataset(args.dataset)
     videos = moving_digits() if VIDEO_DETECTORS & set(args.detectors) else None
+    # The report (git revision, date) is made before the runs: what is measured is the
+    # code checked out now, even if HEAD moves during a long run.
+    data_text = images.description + (f"; {videos.name} for {sorted(VIDEO_DETECTORS)}: "
+                                       f"{videos.description}" if videos else "")
+    rep = report.Report("Mixed precision and torch.compile vs fp32 eager (CPU)",
+                        seed=args.seeds, profile="quick", data=data_text)
     rows = []
     for name in args.detectors:
         data = videos if name in VIDEO_DETECTORS else images
@@ -192,10 +198,6 @@ def main(argv=None):
                 rows.append({"dataset": data.name, "normal": normal, **row})
                 print({k: v for k, v in rows[-1].items() if k != "config"}, flush=True)
     df = pd.DataFrame(rows)
-    data_text = images.description + (f"; {videos.name} for {sorted(VIDEO_DETECTORS)}: "
-                                       f"{videos.description}" if videos else "")
-    rep = report.Report("Mixed precision and torch.compile vs fp32 eager (CPU)",
-                        seed=args.seeds, profile="quick", data=data_text)
     epochs = args.epochs or "the profile's own"
     rep.note(f"One-class fit on class {args.normal} (index, or class folder name), "
              f"{epochs} epochs of the quick profile, max_train={args.max_train}, "

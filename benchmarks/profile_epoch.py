@@ -242,6 +242,9 @@ def main(argv=None):
         raise SystemExit("--epochs must be at least 2: the first epoch is not profiled.")
     report.use_omp_threads()
     load_start = os.getloadavg()
+    # Made before the runs: the git revision is that of the code measured.
+    rep = report.Report("One training epoch per detector under torch.profiler (CPU)",
+                        seed=args.seed, profile="quick")
     tops, phases, data_notes = [], [], {}
     for name in args.detectors:
         X, what = training_data(name, args.videos)
@@ -253,9 +256,7 @@ def main(argv=None):
         print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in ph.items()
                if k != "config"}, flush=True)
     load_end = os.getloadavg()
-    rep = report.Report("One training epoch per detector under torch.profiler (CPU)",
-                        seed=args.seed, profile="quick",
-                        data="; ".join(f"{w} for {', '.join(n)}" for w, n in data_notes.items()))
+    rep.data = "; ".join(f"{w} for {', '.join(n)}" for w, n in data_notes.items())
     rep.note(f"Quick profile with max_epochs={args.epochs}; epoch {args.epochs} of every net "
              "the detector trains is profiled and summed (one detector epoch).",
              "self_cpu_ms: torch.profiler self CPU time summed over calls; share_of_epoch: of "
