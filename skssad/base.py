@@ -79,6 +79,11 @@ def resolve_device(device: str) -> str:
     return str(device)
 
 
+def _full_precision(x: torch.Tensor) -> torch.Tensor:
+    """bfloat16 / float16 (autocast outputs) as float32; any other tensor unchanged."""
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+
+
 def scale_to_unit(images: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
     """``(images - lo) / (hi - lo)`` computed in float64, returned as float32.
 
@@ -361,7 +366,9 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         whatever ``len(X)`` is, and a sample's result never depends on what
         else is in the call (DESIGN.md, batch independence). Every
         registered net is in eval mode. Returns ``fn``'s output (a tensor or
-        a tuple of tensors) for the real rows, concatenated, on the CPU.
+        a tuple of tensors) for the real rows, concatenated, on the CPU;
+        under mixed ``precision`` the half-precision outputs of autocast come
+        back as float32, so that callers can mix them with float32 weights.
         """
         self._eval_mode()
         prep = self._prepare
@@ -382,13 +389,14 @@ class BaseDetector(OutlierMixin, BaseEstimator):
                     # A reduction (fewer rows than the chunk) is collected per chunk.
                     single = not isinstance(out, tuple | list)
                     per_row = all(o.ndim and len(o) == size for o in parts)
-                    results = [torch.empty((n, *o.shape[1:]), dtype=o.dtype) if per_row
+                    results = [torch.empty((n, *o.shape[1:]),
+                                           dtype=_full_precision(o[:0]).dtype) if per_row
                                else [] for o in parts]
                 for res, o in zip(results, parts, strict=True):
                     if per_row:
-                        res[start:start + b] = o[:b]
+                        res[start:start + b] = o[:b]  # half-precision outputs land as float32
                     else:
-                        res.append(o[:b].cpu())
+                        res.append(_full_precision(o[:b].cpu()))
                 del chunk, out, parts
         if results is None:
             return torch.empty(0)

@@ -95,3 +95,17 @@ def test_results_markdown_with_a_wrapped_code_span_converts_to_valid_rest():
     assert "- Detector: ``Det(a=1, b=2)``, max_train=10" in rst
     assert "     - ``z``" in rst
     assert all(line.count("``") % 2 == 0 for line in rst.splitlines())
+
+
+def test_results_markdown_with_a_trailing_underscore_is_no_rest_reference():
+    """``aten::copy_`` (an op name in the profile results) would be a reST
+    reference to an unknown target ``copy``: outside literals it is escaped."""
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        from skssad_docs import markdown_to_rst
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    rst = markdown_to_rst("| op | calls |\n|---|---|\n| aten::copy_ | 3 |\n\nsee `x_` and "
+                          "y__ or max_train\n")
+    assert "   * - aten::copy\\_" in rst
+    assert "see ``x_`` and y\\_\\_ or max_train" in rst

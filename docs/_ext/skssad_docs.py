@@ -54,8 +54,9 @@ API_MODULES: list[tuple[str, str]] = [
 def _inline(text: str, literals: bool = True) -> str:
     """Markdown inline code ``x`` -> reST literal; bold is the same in both.
 
-    Outside literals, ``@`` is escaped so ``APCER@5%BPCER`` is no e-mail link;
-    with ``literals=False`` (headings) code spans become plain text.
+    Outside literals, ``@`` is escaped so ``APCER@5%BPCER`` is no e-mail link,
+    and underscores ending a word so ``aten::copy_`` is no reference; with
+    ``literals=False`` (headings) code spans become plain text.
     """
     parts = re.split(r"((?<!`)`[^`]+`(?!`))", text)
     out = []
@@ -63,6 +64,7 @@ def _inline(text: str, literals: bool = True) -> str:
         if i % 2:
             out.append(f"``{part[1:-1]}``" if literals else part[1:-1])
         else:
+            part = re.sub(r"(?<=\w)_+(?!\w)", lambda m: "\\_" * len(m.group()), part)
             out.append(part.replace("@", "\\@"))
     return "".join(out)
 

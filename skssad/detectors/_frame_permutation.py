@@ -29,6 +29,7 @@ from ..tasks.frames import (
     segment_indices,
     segment_span,
 )
+from ..training import autocast_context
 from ..video import (
     FRAME_CHUNK,
     check_min_frames,
@@ -306,7 +307,8 @@ class FramePermutationDetector(BaseDetector):
         net = self.net_.module_
         table = torch.from_numpy(self.permutations_)
         labels = torch.from_numpy(self.score_labels_)
-        with torch.no_grad():
+        # The segment head runs under the net's autocast too (the features come back float32).
+        with torch.no_grad(), autocast_context(self.precision, self.device_):
             out = map_segments(
                 videos, starts, self.M, self.skip, self._frame_features,
                 lambda feats: permuted_feature_cross_entropy(net, feats, table, labels).mean(1))
@@ -401,6 +403,6 @@ class FramePermutationDetector(BaseDetector):
             hit = logits.argmax(1) == labels.to(logits.device).repeat(len(feats))
             return hit.view(len(feats), -1).double().mean(1)
 
-        with torch.no_grad():
+        with torch.no_grad(), autocast_context(self.precision, self.device_):
             hits = map_segments(videos, starts, self.M, self.skip, self._frame_features, correct)
         return float(hits.mean())

@@ -21,6 +21,8 @@ does for its 4-scale local weights.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -134,6 +136,26 @@ def _downsample(x):
     return F.avg_pool2d(x, kernel_size=2, padding=[int(s) % 2 for s in x.shape[2:]])
 
 
+def _in_float32(fn):
+    """Run ``fn(x, y, ...)`` in float32 with autocast off: under bf16 / fp16 autocast,
+    E[x²] - E[x]² loses the digits that C1, C2 (1e-4, 9e-4) are compared with, and
+    SSIM's ratios blow up (infinite IGD scores). Half-precision inputs are upcast."""
+
+    @functools.wraps(fn)
+    def wrapper(x, y, *args, **kwargs):
+        if not (torch.is_autocast_enabled(x.device.type) or _half(x) or _half(y)):
+            return fn(x, y, *args, **kwargs)  # the plain path (and ONNX tracing) unchanged
+        with torch.autocast(x.device.type, enabled=False):
+            return fn(x.float() if _half(x) else x, y.float() if _half(y) else y,
+                      *args, **kwargs)
+
+    return wrapper
+
+
+def _half(t: torch.Tensor) -> bool:
+    return t.dtype in (torch.bfloat16, torch.float16)
+
+
 def _check_pair(x, y):
     if x.shape != y.shape or x.ndim != 4:
         raise ValueError(f"Expected two (n, C, H, W) tensors of the same shape, got "
@@ -148,6 +170,7 @@ def _scales(x, weights, win_size, max_scales):
     return tuple(weights), int(win_size) if win_size is not None else win
 
 
+@_in_float32
 def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, weights=None, win_size: int | None = None,
             win_sigma: float = 1.5, data_range: float = 1.0, K=(0.01, 0.03),
             eps: float = 0.0, backend: str = "direct") -> torch.Tensor:
@@ -188,6 +211,7 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, weights=None, win_size: int | N
     return torch.prod(stacked ** w.view(-1, 1, 1), dim=0).mean(1)
 
 
+@_in_float32
 def ms_ssim_map(x: torch.Tensor, y: torch.Tensor, *, weights=None, win_size: int | None = None,
                 win_sigma: float = 1.5, data_range: float = 1.0, K=(0.01, 0.03),
                 max_scales: int = len(LOCAL_MSSSIM_WEIGHTS)) -> torch.Tensor:
@@ -216,6 +240,7 @@ def ms_ssim_map(x: torch.Tensor, y: torch.Tensor, *, weights=None, win_size: int
     return out.mean(1) / sum(weights)
 
 
+@_in_float32
 def glocal_reconstruction_loss(x: torch.Tensor, x_rec: torch.Tensor, *, rho: float = 0.15,
                                beta: float = 1.0, eps: float = _POW_EPS) -> torch.Tensor:
     """Eq. (8) per image ``(n,)``: ρ·MAE + (1-ρ)·(1 - (β m_G + (1-β) m_L)).
@@ -232,6 +257,7 @@ def glocal_reconstruction_loss(x: torch.Tensor, x_rec: torch.Tensor, *, rho: flo
     return rho * mae + (1 - rho) * (1 - m)
 
 
+@_in_float32
 def glocal_reconstruction_map(x: torch.Tensor, x_rec: torch.Tensor, *, rho: float = 0.15,
                               beta: float = 1.0) -> torch.Tensor:
     """Eq. (12) per pixel ``(n, H, W)``: the reconstruction loss at each pixel ω.

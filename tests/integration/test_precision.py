@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from skssad import GeometricTransformDetector
+from skssad import GeometricTransformDetector, profiles
 from skssad.metrics import anomaly_auroc
 
 TINY = dict(depth=10, width=1, input_size=8, max_epochs=3, batch_size=16, n_views=2,
@@ -75,3 +75,22 @@ def test_cuda_mixed_precision(split, precision):
     train, test, y = split
     det = GeometricTransformDetector(device="cuda", precision=precision, **TINY).fit(train)
     assert anomaly_auroc(y, det.score_samples(test)) > 0.75
+
+
+@pytest.mark.parametrize("name", sorted(profiles.DETECTORS))
+def test_every_detector_fits_and_scores_in_bf16(digits, name):
+    # Scoring paths that leave the base's chunk mapper (FramePermutation's segment
+    # head over featurised frames) must stay under the same autocast as the features.
+    det = profiles.make_detector(name, "tiny", precision="bf16", device="cpu")
+    if name == "frame_permutation":
+        from skssad.datasets import make_moving_digits
+
+        X = make_moving_digits(6, n_frames=8, size=8, random_state=0, return_X_y=True)[0]
+    else:
+        images, target = digits
+        X = images[target == 0][:40]
+    scores = det.fit(X).score_samples(X[:6])
+    assert scores.shape == (6,) and np.isfinite(scores).all()
+    if name == "frame_permutation":
+        assert 0.0 <= det.pretext_accuracy(X[:2]) <= 1.0
+        assert np.isfinite(det.anomaly_segments(X[:2])).all()

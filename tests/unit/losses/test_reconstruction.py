@@ -237,3 +237,18 @@ def test_soft_boundary_deep_svdd():
     # inside the sphere only R² is paid; outside, the excess is weighted by 1/ν
     torch.testing.assert_close(loss, r2 + torch.clamp(d - r2, min=0) / 0.5)
     torch.testing.assert_close(deep_svdd_loss(z, c), d)
+
+
+@pytest.mark.parametrize("fn", [ms_ssim, ms_ssim_map, glocal_reconstruction_loss,
+                                glocal_reconstruction_map])
+def test_msssim_under_bf16_autocast_matches_float32(fn):
+    # E[x²] - E[x]² in bfloat16 (3 significant digits) is below C2 = 9e-4: the
+    # SSIM terms must be computed in float32 whatever autocast does to the network.
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(8, 1, 16, 16, generator=g)
+    y = (x + 0.1 * torch.randn(8, 1, 16, 16, generator=g)).clamp(0, 1).bfloat16()
+    ref = fn(x, y.float())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = fn(x, y)  # a decoder's output under autocast is bfloat16
+    assert low.dtype == torch.float32 and torch.isfinite(low).all()
+    torch.testing.assert_close(low, ref, atol=1e-4, rtol=1e-4)
