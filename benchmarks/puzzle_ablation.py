@@ -6,6 +6,8 @@ Usage (from the repository root; each run writes
     OMP_NUM_THREADS=1 python -m benchmarks.puzzle_ablation val --classes 0 5 6
     OMP_NUM_THREADS=1 python -m benchmarks.puzzle_ablation test --classes 0 5 6
     OMP_NUM_THREADS=1 python -m benchmarks.puzzle_ablation mnist --classes 2 5 8
+    OMP_NUM_THREADS=1 python -m benchmarks.puzzle_ablation mnist --validation 0.2 \
+        --variants n=2 adam --classes 2 5 8
 
 ``val`` chooses settings on the cifar10-dev *train* folders only: each
 class folder is split 50/50 (stratified), the detector trains on the
@@ -14,7 +16,11 @@ class. Its grid is Table VII's steps (puzzle -> + tint -> + attention ->
 + colorization), Table V's OOD functions and Table VI's fusions, declared
 as data below. ``test`` runs the quick profile and the baselines a user
 would try first (``geometric`` quick, kNN and IsolationForest on pixels) on
-the dev ``test`` folders. ``mnist`` checks the quick profile on MNIST.
+the dev ``test`` folders. ``mnist`` checks the quick profile on MNIST
+(train -> t10k); with ``--validation F`` it trains and scores on a
+stratified, seeded split of the MNIST *train* file only (a share ``F``
+held out for scoring; t10k is not read), and ``--variants`` adds the
+grayscale settings of :data:`MNIST_GRID` beside the quick profile.
 Every study uses the public API only (``skssad.benchmark.one_vs_all``).
 """
 
@@ -48,6 +54,20 @@ TABLE_VI = {
 #: Training: SGD at lr 0.05 (the paper's optimizer) ends at chance in the CPU budget.
 OPTIMIZER = {"sgd lr=0.05": {"optimizer": "sgd", "lr": 0.05},
              "adam lr=2e-3": {"optimizer": "adam", "lr": 2e-3}}
+#: Grayscale (MNIST) settings of the quick profile, tried one at a time on validation.
+MNIST_GRID = {
+    "n=2": {"n": 2},
+    "epochs=15": {"max_epochs": 15},
+    "epochs=20": {"max_epochs": 20},
+    "k=9": {"k": 9},
+    "input=28": {"input_size": 28},
+    "adam": {"optimizer": "adam", "lr": 2e-3},
+    "ood=softmax": {"ood": "softmax"},
+    "fusion=mean": {"fusion": "mean"},
+    "k=36": {"k": 36},
+    "views=8": {"n_views": 8},
+    "adam+epochs=15": {"optimizer": "adam", "lr": 2e-3, "max_epochs": 15},
+}
 STUDIES = {"table_vii": TABLE_VII, "table_v": TABLE_V, "table_vi": TABLE_VI,
            "optimizer": OPTIMIZER}
 
@@ -82,6 +102,16 @@ def _dev_train_split(classes, seed):
                           f"split (seed {seed}); the dev test folders are untouched")
 
 
+def _mnist_train_split(fraction, seed):
+    """The MNIST *train* file only, split stratified (validation); t10k untouched."""
+    data = _load("mnist")
+    Xtr, ytr, Xva, yva = report.split(data.X_train, data.y_train, test_size=fraction,
+                                      random_state=seed)
+    return report.Dataset("mnist train (validation split)", Xtr, ytr, Xva, yva,
+                          f"MNIST *train* file only, stratified split holding out "
+                          f"{fraction:g} for scoring (seed {seed}); t10k is untouched")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study", choices=["val", "test", "mnist"])
@@ -93,6 +123,13 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="overrides of the quick profile for every variant")
+    parser.add_argument("--validation", type=float, default=None, metavar="F",
+                        help="mnist: hold out this share of the train file for scoring "
+                             "(stratified, seeded by the first seed); t10k is not read")
+    parser.add_argument("--variants", nargs="*", default=[], choices=list(MNIST_GRID),
+                        help="mnist: settings of MNIST_GRID to run beside the quick profile")
+    parser.add_argument("--no-quick", action="store_true",
+                        help="mnist: run only --variants, not the quick profile itself")
     parser.add_argument("--baselines", nargs="*", default=["geometric", "iforest"])
     args = parser.parse_args(argv)
     report.use_omp_threads()
@@ -100,7 +137,11 @@ def main(argv=None):
     if args.max_train is not None:
         base["max_train"] = args.max_train
     harness = dict(classes=args.classes, max_test=args.max_test, seeds=args.seeds)
-    rep_name = f"puzzle_tint_color_{args.study}{'_' + args.tag if args.tag else ''}"
+    if args.validation is not None and not (args.study == "mnist" and 0 < args.validation < 1):
+        parser.error("--validation F needs the mnist study and 0 < F < 1")
+    study = args.study + ("_validation" if args.validation is not None else "")
+    # Validation and test runs never share a name (nor the resume folder of their parts).
+    rep_name = f"puzzle_tint_color_{study}{'_' + args.tag if args.tag else ''}"
     if args.study == "val":
         data = _dev_train_split(args.classes, args.seeds[0])
         harness["classes"] = sorted(set(data.y_train))
@@ -108,18 +149,27 @@ def main(argv=None):
         for table in args.tables:
             grid.update({k: {**base, **v} for k, v in STUDIES[table].items()})
         rows = report.one_vs_all_grid("puzzle_tint_color", grid, data, **harness)
+    elif args.study == "mnist":
+        data = (_load("mnist") if args.validation is None
+                else _mnist_train_split(args.validation, args.seeds[0]))
+        grid = {} if args.no_quick else {"quick profile": dict(base)}
+        grid.update({k: {**base, **MNIST_GRID[k]} for k in args.variants})
+        rows = report.one_vs_all_grid("puzzle_tint_color", grid, data, **harness,
+                                      results_dir=report.RESULTS / "_runs" / rep_name)
     else:
-        data = _load("cifar10-dev" if args.study == "test" else "mnist")
+        data = _load("cifar10-dev")
         rows = report.one_vs_all_grid("puzzle_tint_color", {"quick profile": dict(base)},
                                       data, **harness)
-        for name in args.baselines if args.study == "test" else ():
+        for name in args.baselines:
             extra = {"max_train": base["max_train"]} if "max_train" in base else {}
             other = report.one_vs_all_grid(name, {"quick profile": extra}, data, **harness)
             rows = report.pd.concat([rows, other], ignore_index=True)
     rep = report.Report(f"PuzzleTintColorDetector, {args.study} study", seed=args.seeds,
                         profile="quick", data=data,
                         notes=[f"classes {args.classes}, max_test {args.max_test}, "
-                               f"overrides {base}"])
+                               f"overrides {base}"
+                               + (f", validation {args.validation:g} of the train file"
+                                  if args.validation is not None else "")])
     rep.table("per class", rows)
     rep.table("summary", report.summarize(rows, by=["detector", "variant"]), csv=False)
     rep.write(report.RESULTS / rep_name)

@@ -9,6 +9,7 @@ set; the result per normal class is its AUROC, EER and APCER@5%BPCER.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import time
@@ -105,6 +106,15 @@ def _run_class(estimator, X_train, y_train, X_test, y_test, normal_class, max_tr
         "draw": int(draw),
         "n_known_anomalies": len(known),
     }
+    health = getattr(det, "training_health_", None)
+    if health:
+        # Last pretext loss and chance level per network, to read a score against
+        # whether its network learned anything.
+        row["pretext_loss"] = json.dumps({k: round(v["loss"][-1], 4) if v.get("loss") else None
+                                          for k, v in health.items()})
+        row["pretext_chance"] = json.dumps({k: None if v.get("chance") is None
+                                            else round(v["chance"], 4)
+                                            for k, v in health.items()})
     return (row, scores) if return_scores else row
 
 
