@@ -160,33 +160,28 @@ def test_soft_boundary_dsvdd_fits_a_radius(digits):
     assert (crit.center.abs() >= 0.1 - 1e-6).all()  # Ruff et al.'s eps on the centre
 
 
-def test_teacher_features_are_distilled(digits):
-    """Eq. (10): the encoder's pooled features learn to predict the tapped teacher layer
-    (ImageNet-normalised input); a linear read-out of them explains the teacher's features
-    better than the same encoder without distillation. The trunk is frozen afterwards."""
-    train, X_test, _ = _split(digits, 0, 120)
+def test_distillation_trains_on_the_teacher_features_and_freezes_the_trunk(digits):
+    """Eq. (10): the student regresses the tapped teacher layer (ImageNet-normalised
+    input), its loss falls, and the encoder's trunk is frozen afterwards (§4.2).
+
+    Not asserted: that the distilled features explain the teacher better than an
+    undistilled encoder. At this scale (120 images, 15 epochs of Adam at lr 1e-4) the
+    loss stays far above the variance of the targets (0.40 vs 0.0006), and a float64
+    linear read-out gives R^2 0.23 distilled vs 0.32 plain (issue 14). The old
+    assertion passed only through a float32 least squares that returned R^2 = -11.9.
+    """
+    train, _, _ = _split(digits, 0, 120)
     torch.manual_seed(0)
     teacher = ResNet(3, depth=10, width=4).eval()
     kw = {**TINY, "encoder_widths": (8, 8, 16), "max_epochs": 1}
-
-    def r2(det):
-        T = det._as_tensor(X_test[:200], reset=False)
-        mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-        with torch.no_grad():
-            target = teacher.forward_stages((T.expand(-1, 3, -1, -1) - mean) / std)[2]
-            target = target.mean((2, 3))
-            feats = det.net_.module_.encoder.eval().features(T)
-        A = torch.cat([feats, torch.ones(len(feats), 1)], 1)
-        coef = torch.linalg.lstsq(A, target).solution
-        resid = ((A @ coef - target) ** 2).sum()
-        return 1 - float(resid / ((target - target.mean(0)) ** 2).sum())
-
     distilled = IGDDetector(teacher=teacher, teacher_layer="stages.2", teacher_epochs=15,
                             **kw).fit(train)
-    plain = IGDDetector(**kw).fit(train)
+    loss = distilled.training_health_["net_distill"]["loss"]
+    assert len(loss) == 15 and loss[-1] < 0.95 * loss[0]
+    assert distilled.distill_loss_ == loss[-1]
     assert not distilled.net_.module_.encoder.stem.weight.requires_grad
-    assert r2(distilled) > r2(plain) + 0.1
+    plain = IGDDetector(**kw).fit(train)
+    assert plain.net_.module_.encoder.stem.weight.requires_grad
 
 
 def test_bad_teacher_layer_is_refused(digits):
