@@ -156,8 +156,6 @@ class BaseDetector(OutlierMixin, BaseEstimator):
     #: Fewest samples ``fit`` accepts.
     _min_samples = 2
 
-    #: ``True``: ``_fit_tensor`` gets the raw store and batches are prepared per batch.
-
     # ------------------------------------------------------------------ input
     def _validate_X(self, X, reset: bool):
         if not reset:
