@@ -65,9 +65,48 @@ def load_dataset(args) -> report.Dataset:
                                image_size=args.image_size, category=args.category)
 
 
-def build_detector(name: str, profile: str):
-    """``(estimator, harness settings)`` for a detector or baseline name."""
-    return report.make(name, profile, random_state=0)
+def build_detector(name: str, profile: str, overrides: dict | None = None):
+    """``(estimator, harness settings)`` for a detector or baseline name.
+
+    ``overrides`` (from ``--set``) are constructor parameters of the skssad
+    detectors on top of the profile; baselines ignore them.
+    """
+    from skssad import profiles
+
+    extra = dict(overrides or {}) if name in profiles.DETECTORS else {}
+    return report.make(name, profile, random_state=0, **extra)
+
+
+def parse_set(items: list[str] | None) -> dict:
+    """``--set KEY=VALUE ...`` as a dict; values are Python literals (else strings)."""
+    import ast
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}.")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
+def validation_split(data: report.Dataset, fraction: float, random_state: int) -> report.Dataset:
+    """The training set alone, split stratified: ``fraction`` of it is scored instead of test.
+
+    Settings are chosen on such a split (the test images stay untouched),
+    then reported on the real test set.
+    """
+    if not 0 < fraction < 1:
+        raise SystemExit(f"--validation expects a fraction in (0, 1), got {fraction}.")
+    X_tr, y_tr, X_va, y_va = report.split(data.X_train, data.y_train, test_size=fraction,
+                                          random_state=random_state)
+    return report.Dataset(f"{data.name} (validation split)", X_tr, y_tr, X_va, y_va,
+                          f"{data.description}: the *training* images only, split stratified "
+                          f"holding out {fraction:g} for scoring (split seed {random_state}); "
+                          "the test images are untouched", data.info)
 
 
 def matplotlib_available() -> bool:
@@ -199,6 +238,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-plots", action="store_true",
                    help="skip the plots (skipped anyway when matplotlib is not installed)")
     p.add_argument("--quiet", action="store_true", help="no per-task progress lines")
+    p.add_argument("--validation", type=float, default=None, metavar="F",
+                   help="choose settings: train and score on a stratified split of the "
+                        "training images only, holding out F of them (test untouched)")
+    p.add_argument("--set", nargs="+", default=None, metavar="KEY=VALUE",
+                   help="constructor overrides of every skssad detector on top of the "
+                        "profile (Python literals), e.g. input_size=32 max_epochs=20")
     return p.parse_args(argv)
 
 
@@ -384,6 +429,9 @@ def main(argv=None) -> pd.DataFrame:
     if args.dataset == "mvtec":
         return run_mvtec(args, argv, out)
     data = load_dataset(args)
+    if args.validation is not None:
+        data = validation_split(data, args.validation, args.random_state)
+    overrides = parse_set(args.set)
     classes = args.classes
     if classes is not None:
         kind = type(np.asarray(data.y_train).flat[0].item())
@@ -394,6 +442,8 @@ def main(argv=None) -> pd.DataFrame:
     # The provenance of the code and machine that run the tasks, taken before they run.
     rep = report.Report(
         f"One-vs-all on {args.dataset}, profile `{args.profile}`"
+        + (f" with {overrides}" if overrides else "")
+        + (" (validation split of the training images)" if args.validation else "")
         + (" (semi-supervised, anomem §4.1)" if args.gammas else ""),
         prog="benchmarks.one_vs_all", argv=argv, seed=seeds, profile=args.profile,
         data=f"{data.description}; {len(data.X_train)} training images",
@@ -414,7 +464,7 @@ def main(argv=None) -> pd.DataFrame:
     started = time.time()
     with cluster(args):
         for name in args.detectors:
-            est, harness = build_detector(name, args.profile)
+            est, harness = build_detector(name, args.profile, overrides)
             max_train = _max_train(args.max_train, name, harness.get("max_train"))
             configs[name] = f"`{report.describe(est)}`, max_train={max_train}"
             common = dict(classes=classes, max_train=max_train, max_test=args.max_test,

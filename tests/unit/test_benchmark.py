@@ -200,6 +200,28 @@ def test_cli_results_csv_has_configuration_and_provenance(tmp_path):
     assert "- Machine: " in md and "CUDA device:" in md and "Derived from `results.csv`" in md
 
 
+def test_cli_validation_scores_held_out_training_images_and_set_overrides(tmp_path):
+    import json
+
+    from benchmarks.one_vs_all import main, parse_set
+
+    assert parse_set(["max_epochs=2", "widths=(4, 8)", "ood=odin"]) == {
+        "max_epochs": 2, "widths": (4, 8), "ood": "odin"}
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        parse_set(["max_epochs"])
+    res = main(["--dataset", "digits", "--detectors", "knn-l2", "geometric", "--profile",
+                "tiny", "--classes", "0", "--validation", "0.25", "--set", "n_views=4",
+                "--out", str(tmp_path), "--quiet", "--no-plots"])
+    # digits' 50/50 split keeps 898 training images: a quarter is scored, 3/4 of class 0 trains
+    assert set(res.n_test) == {225} and set(res.n_train) == {67}
+    csv = pd.read_csv(tmp_path / "results.csv")
+    assert json.loads(csv.config.iloc[1])["n_views"] == 4  # the override reached the detector
+    md = (tmp_path / "results.md").read_text()
+    assert "validation split" in md and "the test images are untouched" in md
+    with pytest.raises(SystemExit, match="fraction"):
+        main(["--dataset", "digits", "--validation", "1.5", "--out", str(tmp_path)])
+
+
 def test_cli_cifar10_dev_reads_class_folders(tmp_path):
     from PIL import Image
 
