@@ -44,6 +44,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from benchmarks import _report as report
+from benchmarks.one_vs_all import parse_set
 from skssad.benchmark import one_vs_all
 from skssad.datasets import (
     DEFECT_KINDS,
@@ -96,8 +97,8 @@ def _report(title: str, argv, seed, notes) -> report.Report:
                          profile="quick", notes=notes)
 
 
-def _write(part: str, rep: report.Report) -> None:
-    md, *_ = rep.write(RESULTS / f"igd_{part}")
+def _write(part: str, rep: report.Report, tag: str = "") -> None:
+    md, *_ = rep.write(RESULTS / f"igd_{part}{tag}")
     print(md.read_text(), flush=True)
 
 
@@ -133,7 +134,7 @@ def run_one_vs_all(args, argv) -> None:
     _, harness = profile_settings("igd", "quick")
     max_train = args.max_train if args.max_train is not None else harness.get("max_train")
     max_test = args.max_test if args.part != "digits" else None
-    det = make_detector("igd", "quick", random_state=args.seed)
+    det = make_detector("igd", "quick", random_state=args.seed, **args.overrides)
     t0 = time.perf_counter()
     df = one_vs_all(det, Xtr, ytr, Xte, yte, classes=args.classes, max_train=max_train,
                     max_test=max_test, random_state=args.seed, verbose=1)
@@ -149,7 +150,7 @@ def run_one_vs_all(args, argv) -> None:
     rep.table("Per class", df.assign(detector="igd", max_train=max_train,
                                      config=_config(det)), markdown=False)
     rep.table("AUROC per normal class", df[cols], csv=False)
-    _write(args.part, rep)
+    _write(args.part, rep, args.tag)
 
 
 def run_ablation(args, argv) -> None:
@@ -161,7 +162,7 @@ def run_ablation(args, argv) -> None:
     t_all = time.perf_counter()
     seeds = args.seeds or [args.seed]
     for label, kw in ABLATION:
-        det = make_detector("igd", "quick", **kw)
+        det = make_detector("igd", "quick", **{**args.overrides, **kw})
         t0 = time.perf_counter()
         df = one_vs_all(det, Xtr, ytr, Xte, yte, classes=args.classes, max_train=max_train,
                         max_test=max_test, random_state=args.seed, seeds=seeds, verbose=1)
@@ -179,19 +180,21 @@ def run_ablation(args, argv) -> None:
     per = df.pivot_table(index="normal_class", columns="variant", values="auroc")
     per = per[[label for label, _ in ABLATION]].reset_index()
     wall = time.perf_counter() - t_all
+    base = make_detector("igd", "quick", random_state=args.seed, **args.overrides)
     rep = _report(f"IGD ablation (Table 5, without KD) on {args.dataset}, quick profile",
                   argv, seeds, [
         f"Data: {desc}; max_train={max_train}"
         + (f", --max-test {max_test} (class-stratified)" if max_test else ""),
         "Base detector: "
-        f"`{report.describe(make_detector('igd', 'quick', random_state=args.seed))}`",
+        f"`{report.describe(base)}`",
         "KD (Eq. 10) is left out: it needs an ImageNet-pre-trained teacher, and nothing is "
         "downloaded."])
     rep.table("Per class and variant", df, markdown=False)
     rep.table("Mean AUROC over the one-vs-all classes", pd.DataFrame(rows), csv=False)
     rep.table("AUROC per normal class", per, csv=False)
     rep.text(f"Wall time: {wall:.0f} s")
-    _write("ablation" if args.dataset == "digits" else f"ablation_{args.dataset}", rep)
+    _write("ablation" if args.dataset == "digits" else f"ablation_{args.dataset}", rep,
+           args.tag)
 
 
 def _local_std_map(train: np.ndarray, test: np.ndarray) -> np.ndarray:
@@ -244,7 +247,8 @@ def _texture_igd(args, texture, d, rows):
     # §4.2's augmentation: random horizontal flips (here: the flipped copies added)
     train = np.concatenate([d.train, d.train[:, :, ::-1]])
     extra = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
-    det = make_detector("igd", "quick", random_state=args.seed, **TEXTURE_OVERRIDES, **extra)
+    det = make_detector("igd", "quick", random_state=args.seed,
+                        **{**TEXTURE_OVERRIDES, **extra, **args.overrides})
     t0 = time.perf_counter()
     det.fit(train)
     fit_s = time.perf_counter() - t0
@@ -308,7 +312,7 @@ def run_texture(args, argv) -> None:
               markdown=False)
     rep.table("Pixel AUROC and AUPRO per texture and method", df, csv=False)
     rep.text(f"Wall time: {wall:.0f} s")
-    _write("texture", rep)
+    _write("texture", rep, args.tag)
 
 
 def _texture_figure(det, d, maps, texture) -> None:
@@ -354,8 +358,12 @@ def main(argv=None) -> None:
                    help="texture: fit IGD on these only (others: learning-free rows only)")
     p.add_argument("--max-epochs", type=int, default=None,
                    help="texture: override the quick profile's epochs (CPU budget)")
+    p.add_argument("--set", nargs="+", default=None, metavar="KEY=VALUE",
+                   help="IGDDetector overrides on top of the quick profile (Python literals)")
+    p.add_argument("--tag", default="", help="suffix of the results file name")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
+    args.overrides = parse_set(args.set)
     report.use_omp_threads()
     {"digits": run_one_vs_all, "mnist": run_one_vs_all, "cifar10": run_one_vs_all,
      "ablation": run_ablation,
