@@ -47,6 +47,12 @@ VARIANTS = {
     "in32 w8 e20 flip n2000": dict(input_size=32, flip=True, max_epochs=20, max_train=2000),
     "in32 w16 e20 flip": dict(input_size=32, flip=True, width=16, max_epochs=20),
     "in32 w8 e40 flip no-rot": dict(input_size=32, flip=True, negatives=None, max_epochs=40),
+    # the curve of AUROC against epochs and width (quick = "in32 w8 e10 flip")
+    "in32 w8 e5 flip": dict(input_size=32, flip=True, max_epochs=5),
+    "in32 w8 e20 flip": dict(input_size=32, flip=True, max_epochs=20),
+    "in32 w4 e10 flip": dict(input_size=32, flip=True, width=4),
+    "in32 w16 e10 flip": dict(input_size=32, flip=True, width=16),
+    "in32 w32 e10 flip": dict(input_size=32, flip=True, width=32),
 }
 
 
@@ -99,6 +105,38 @@ def main(argv=None) -> None:
                      ("command", "git", "machine", "date", "seed", "profile")})
     done = {(r["normal_class"], r["variant"], r["detector_seed"]) for r in rows}
     run = dict(run_command=report.command_line(), run_git=report.git_sha())
+
+    def write():
+        df = pd.DataFrame(rows)
+        rep = report.Report("AnoMem quick-profile selection on cifar10-dev train folders",
+                            seed="per row (detector_seed)", profile="quick", data=data, notes=[
+            f"train: the first {a.max_train} train images of the normal class (unless the "
+            "variant says n2000); validation: a seed-0 draw of "
+            f"{a.n_val} images per class from the last 1,000 train images of each of the 7 "
+            "classes (disjoint from training; test/ untouched).",
+            "auroc_profile: score_samples as fitted; auroc_{l2,cosine}_{paper,uniform}: the "
+            "same fit re-scored with that deviation and scale weights; _s3/_s4 one scale.",
+            "prototype_auroc: AUROC of minus the mean distance to the nearest stored "
+            "pattern; effective_slots: median exp(attention entropy) over normal training "
+            "positions (memory_health_); knn_cos_auroc: cosine 1-NN on pooled features; "
+            "pixel_knn_l2_auroc: L2 1-NN on raw pixels of the same training images.",
+            "loss_first / loss_last: Eq. (7) train loss, chance_loss its chance level "
+            "(training_health_).",
+            "Rows resumed from earlier runs keep their own run_command / run_git / "
+            "run_date; the header's command is the last run's."])
+        rep.table("per fit", df)
+        keys = ["fit_seconds", "auroc_profile", "auroc_cosine_uniform",
+                "prototype_auroc_s3", "prototype_auroc_s4", "effective_slots_s3",
+                "effective_slots_s4", "knn_cos_auroc_s3", "knn_cos_auroc_s4",
+                "pixel_knn_l2_auroc", "loss_last", "chance_loss"]
+        summ = df.groupby("variant", sort=False)[keys].mean()
+        summ.insert(0, "fits", df.groupby("variant", sort=False).size())
+        summ.insert(1, "classes", df.groupby("variant", sort=False)["normal_class"]
+                    .agg(lambda c: " ".join(sorted(set(c)))))
+        rep.table("mean over fits (classes and seeds as listed)", summ.reset_index(),
+                  csv=False, floatfmt=".3f")
+        rep.write(out)
+
     for cname in a.classes:
         c = names.index(cname)
         normal = yv == c
@@ -147,25 +185,8 @@ def main(argv=None) -> None:
             rows.append(row)
             print({k: (round(v, 4) if isinstance(v, float) else v)
                    for k, v in row.items() if k != "config"}, flush=True)
-            df = pd.DataFrame(rows)
-            rep = report.Report("AnoMem quick-profile selection on cifar10-dev train folders",
-                                seed="per row (detector_seed)", profile="quick", data=data, notes=[
-                f"train: the first {a.max_train} train images of the normal class (unless the "
-                "variant says n2000); validation: a seed-0 draw of "
-                f"{a.n_val} images per class from the last 1,000 train images of each of the 7 "
-                "classes (disjoint from training; test/ untouched).",
-                "auroc_profile: score_samples as fitted; auroc_{l2,cosine}_{paper,uniform}: the "
-                "same fit re-scored with that deviation and scale weights; _s3/_s4 one scale.",
-                "prototype_auroc: AUROC of minus the mean distance to the nearest stored "
-                "pattern; effective_slots: median exp(attention entropy) over normal training "
-                "positions (memory_health_); knn_cos_auroc: cosine 1-NN on pooled features; "
-                "pixel_knn_l2_auroc: L2 1-NN on raw pixels of the same training images.",
-                "loss_first / loss_last: Eq. (7) train loss, chance_loss its chance level "
-                "(training_health_).",
-                "Rows resumed from earlier runs keep their own run_command / run_git / "
-                "run_date; the header's command is the last run's."])
-            rep.table("per fit", df)
-            rep.write(out)
+            write()
+    write()
 
 
 if __name__ == "__main__":
