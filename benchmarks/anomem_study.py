@@ -118,6 +118,7 @@ def main(argv=None) -> None:
     p.add_argument("--variants", nargs="*", default=None)
     p.add_argument("--seeds", type=int, nargs="*", default=[0])
     p.add_argument("--draws", type=int, default=2)
+    p.add_argument("--gammas", type=float, nargs="*", default=[0.0, 0.01, 0.05, 0.10])
     a = p.parse_args(argv)
     report.use_omp_threads()
     _, harness = report.make("anomem", a.profile)
@@ -148,10 +149,16 @@ def main(argv=None) -> None:
                   floatfmt=".3f")
         stem = f"anomem_memory_{a.dataset}"
     else:
-        dataset = "digits" if a.part == "ablation" else "mnist"
-        data = report.load_dataset(dataset, path=a.data_dir if dataset == "mnist" else None)
-        classes = a.classes and [int(c) for c in a.classes]
+        # --dataset cifar10-dev runs the ablation / gamma parts on the dev photographs'
+        # test folders; otherwise digits (ablation) and MNIST as before.
+        dataset = (a.dataset if a.dataset == "cifar10-dev"
+                   else "digits" if a.part == "ablation" else "mnist")
+        data = report.load_dataset(dataset, path=a.data_dir if dataset != "digits" else None)
+        names = list(data.info.get("classes", []))
+        classes = a.classes and [names.index(c) if c in names else int(c) for c in a.classes]
         kw = dict(classes=classes, max_train=a.max_train)
+        if dataset == "cifar10-dev":
+            kw.update(max_test=a.max_test, seeds=a.seeds)
         if a.part == "ablation":
             est, _ = report.make("anomem", a.profile)
             scales = tuple(est.scales)
@@ -165,13 +172,16 @@ def main(argv=None) -> None:
             kw["max_test"] = a.max_test
         else:
             grid = {"profile": {}}
-            kw.update(max_test=a.max_test, gammas=(0.0, 0.01, 0.05, 0.10), n_draws=a.draws)
+            kw.update(max_test=a.max_test, gammas=tuple(a.gammas), n_draws=a.draws)
+        if a.variants:
+            grid = {k: v for k, v in grid.items() if k in a.variants}
         df = report.one_vs_all_grid("anomem", grid, data, profile=a.profile, **kw)
         by = ["variant", "gamma"] if a.part == "gamma" else ["variant"]
-        rep = report.Report(f"AnoMem {a.part}", seed=0, profile=a.profile, data=data)
+        rep = report.Report(f"AnoMem {a.part}", seed=kw.get("seeds", 0), profile=a.profile,
+                            data=data)
         rep.table("per class", df)
         rep.table("summary", report.summarize(df, by=by), csv=False)
-        stem = f"anomem_{a.part}"
+        stem = f"anomem_{a.part}" + ("_cifar10-dev" if dataset == "cifar10-dev" else "")
     rep.note(f"wall time {time.time() - t0:.0f} s")
     rep.write(report.RESULTS / stem)
     print((report.RESULTS / f"{stem}.md").read_text())

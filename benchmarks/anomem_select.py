@@ -1,0 +1,193 @@
+"""Choose AnoMem's quick profile on the cifar10-dev *train* folders only (issue 17).
+
+For each normal class, the detector trains on the first ``--max-train``
+train images of that class; validation is a seeded draw of ``--n-val``
+images per class from the *last* 1,000 train images of every class (never
+used for training, disjoint from ``test/``). Each fit is scored four ways
+without refitting (deviation l2 / cosine x scale weights paper / uniform),
+and the memory's health is recorded (median effective slots per normal
+training query, nearest-prototype AUROC on the validation images).
+
+Usage (2-core CPU, one thread)::
+
+    OMP_NUM_THREADS=1 python -m benchmarks.anomem_select --classes cat ship \
+        --variants base width16 --out benchmarks/results/anomem_select_cifar10-dev
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import roc_auc_score
+
+from benchmarks import _report as report
+
+#: variant name -> overrides of the quick profile (all at input 32)
+VARIANTS = {
+    "in32 w8 e10": dict(input_size=32),
+    "in32 w8 e10 no-rot": dict(input_size=32, negatives=None),
+    "in32 w8 e10 layer": dict(input_size=32, normalize="layer"),
+    "in32 w16 e10": dict(input_size=32, width=16),
+    "in32 w8 e20": dict(input_size=32, max_epochs=20),
+    "in32 w8 e5": dict(input_size=32, max_epochs=5),
+    "in32 w8 e10 flip": dict(input_size=32, flip=True),
+    "in32 w8 e10 n2000": dict(input_size=32, max_train=2000),
+    "in32 w4 e10": dict(input_size=32, width=4),
+    "in16 w8 e10": dict(input_size=16),
+    "in32 w32 e10": dict(input_size=32, width=32),
+    "in32 w8 e40": dict(input_size=32, max_epochs=40),
+    "in32 untrained": dict(input_size=32, max_epochs=1, lr=1e-12),
+    "in32 w8 e10 flip no-rot": dict(input_size=32, flip=True, negatives=None),
+    "in32 w8 e40 flip": dict(input_size=32, flip=True, max_epochs=40),
+    "in32 w8 e20 flip n2000": dict(input_size=32, flip=True, max_epochs=20, max_train=2000),
+    "in32 w16 e20 flip": dict(input_size=32, flip=True, width=16, max_epochs=20),
+    "in32 w8 e40 flip no-rot": dict(input_size=32, flip=True, negatives=None, max_epochs=40),
+    # the curve of AUROC against epochs and width (quick = "in32 w8 e10 flip")
+    "in32 w8 e5 flip": dict(input_size=32, flip=True, max_epochs=5),
+    "in32 w8 e20 flip": dict(input_size=32, flip=True, max_epochs=20),
+    "in32 w4 e10 flip": dict(input_size=32, flip=True, width=4),
+    "in32 w16 e10 flip": dict(input_size=32, flip=True, width=16),
+    "in32 w32 e10 flip": dict(input_size=32, flip=True, width=32),
+}
+
+
+def _split(y, n_val, seed=0):
+    """Per class: train candidates = first 3,000 indices, validation = n_val of the rest."""
+    rng = np.random.RandomState(seed)
+    first, val = {}, []
+    for c in np.unique(y):
+        idx = np.where(y == c)[0]
+        first[c] = idx[:len(idx) - 1000]
+        val.append(rng.choice(idx[len(idx) - 1000:], n_val, replace=False))
+    return first, np.sort(np.concatenate(val))
+
+
+def _scale_scores(det, X, deviation):
+    old = det.deviation
+    det.deviation = deviation
+    try:
+        store = det._input_store(X, reset=False)
+        return det._map_chunks(store, lambda c: det._scale_scores(c).double()).numpy()
+    finally:
+        det.deviation = old
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--classes", nargs="+", default=["cat", "ship"])
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS)[:1])
+    p.add_argument("--max-train", type=int, default=1000)
+    p.add_argument("--n-val", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="benchmarks/results/anomem_select_cifar10-dev")
+    a = p.parse_args(argv)
+    report.use_omp_threads()
+    data = report.load_dataset("cifar10-dev")
+    names = list(data.info["classes"])
+    Xtr, ytr = data.X_train, data.y_train
+    first, val = _split(ytr, a.n_val)
+    Xv, yv = Xtr[val], ytr[val]
+    out = report.RESULTS.parent.parent / a.out if not a.out.startswith("/") else a.out
+    csv = pd.read_csv(f"{out}.csv") if a.out and pd.io.common.file_exists(f"{out}.csv") else None
+    # resume: earlier rows keep their own command / git / date (run_* columns)
+    rows = []
+    for r in ([] if csv is None else csv.to_dict("records")):
+        r.setdefault("detector_seed", r.get("seed"))
+        for k in ("command", "git", "date"):
+            if pd.isna(r.get(f"run_{k}", np.nan)):
+                r[f"run_{k}"] = r.get(k)
+        rows.append({k: v for k, v in r.items() if k not in
+                     ("command", "git", "machine", "date", "seed", "profile")})
+    done = {(r["normal_class"], r["variant"], r["detector_seed"]) for r in rows}
+    run = dict(run_command=report.command_line(), run_git=report.git_sha())
+
+    def write():
+        df = pd.DataFrame(rows)
+        rep = report.Report("AnoMem quick-profile selection on cifar10-dev train folders",
+                            seed="per row (detector_seed)", profile="quick", data=data, notes=[
+            f"train: the first {a.max_train} train images of the normal class (unless the "
+            "variant says n2000); validation: a seed-0 draw of "
+            f"{a.n_val} images per class from the last 1,000 train images of each of the 7 "
+            "classes (disjoint from training; test/ untouched).",
+            "auroc_profile: score_samples as fitted; auroc_{l2,cosine}_{paper,uniform}: the "
+            "same fit re-scored with that deviation and scale weights; _s3/_s4 one scale.",
+            "prototype_auroc: AUROC of minus the mean distance to the nearest stored "
+            "pattern; effective_slots: median exp(attention entropy) over normal training "
+            "positions (memory_health_); knn_cos_auroc: cosine 1-NN on pooled features; "
+            "pixel_knn_l2_auroc: L2 1-NN on raw pixels of the same training images.",
+            "loss_first / loss_last: Eq. (7) train loss, chance_loss its chance level "
+            "(training_health_).",
+            "Rows resumed from earlier runs keep their own run_command / run_git / "
+            "run_date; the header's command is the last run's."])
+        rep.table("per fit", df)
+        keys = ["fit_seconds", "auroc_profile", "auroc_cosine_uniform",
+                "prototype_auroc_s3", "prototype_auroc_s4", "effective_slots_s3",
+                "effective_slots_s4", "knn_cos_auroc_s3", "knn_cos_auroc_s4",
+                "pixel_knn_l2_auroc", "loss_last", "chance_loss"]
+        summ = df.groupby("variant", sort=False)[keys].mean()
+        summ.insert(0, "fits", df.groupby("variant", sort=False).size())
+        summ.insert(1, "classes", df.groupby("variant", sort=False)["normal_class"]
+                    .agg(lambda c: " ".join(sorted(set(c)))))
+        rep.table("mean over fits (classes and seeds as listed)", summ.reset_index(),
+                  csv=False, floatfmt=".3f")
+        rep.write(out)
+
+    for cname in a.classes:
+        c = names.index(cname)
+        normal = yv == c
+        Xp = lambda X: X.reshape(len(X), -1).astype(np.float32)  # noqa: E731
+        for vname in a.variants:
+            if (cname, vname, a.seed) in done:
+                continue
+            kw = dict(VARIANTS[vname])
+            n_train = kw.pop("max_train", a.max_train)
+            X = Xtr[first[c][:n_train]]
+            t0 = time.time()
+            det, _ = report.make("anomem", "quick", random_state=a.seed, **kw)
+            det.fit(X)
+            fit_s = time.time() - t0
+            t1 = time.time()
+            row = dict(normal_class=cname, variant=vname, n_train=len(X), fit_seconds=fit_s,
+                       auroc_profile=roc_auc_score(normal, det.score_samples(Xv)))
+            for dev in ("l2", "cosine"):
+                s = _scale_scores(det, Xv, dev)
+                for i, sc in enumerate(det.net_.module_.scales):
+                    row[f"auroc_{dev}_s{sc}"] = roc_auc_score(normal, -s[:, i])
+                for wname, w in (("paper", 2.0 ** np.arange(s.shape[1])),
+                                 ("uniform", np.ones(s.shape[1]))):
+                    row[f"auroc_{dev}_{wname}"] = roc_auc_score(normal, -(s @ w) / w.sum())
+            near = det.anomaly_prototype_distance(Xv)
+            for i, (sc, h) in enumerate(det.memory_health_.items()):
+                row[f"prototype_auroc_s{sc}"] = roc_auc_score(normal, -near[:, i])
+                row[f"effective_slots_s{sc}"] = h["effective_slots"]
+                row[f"n_memory_s{sc}"] = h["n_memory"]
+                row[f"slots_used_s{sc}"] = h["slots_used"]
+            for i, (f_tr, f_v) in enumerate(zip(det.embed(X), det.embed(Xv), strict=True)):
+                a_ = f_tr / np.linalg.norm(f_tr, axis=1, keepdims=True).clip(1e-12)
+                b_ = f_v / np.linalg.norm(f_v, axis=1, keepdims=True).clip(1e-12)
+                row[f"knn_cos_auroc_s{det.net_.module_.scales[i]}"] = roc_auc_score(
+                    normal, (b_ @ a_.T).max(1))
+            d = torch.cdist(torch.from_numpy(Xp(Xv)), torch.from_numpy(Xp(X))).min(1).values
+            row["pixel_knn_l2_auroc"] = roc_auc_score(normal, -d.numpy())
+            loss = det.net_.history[:, "train_loss"]
+            health = det.training_health_.get("net", {}) if hasattr(det, "training_health_") \
+                else {}
+            row.update(loss_first=loss[0], loss_last=loss[-1],
+                       chance_loss=health.get("chance", np.nan),
+                       eval_seconds=time.time() - t1, detector_seed=a.seed, **run,
+                       run_date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                       config=json.dumps(report.config(det), sort_keys=True))
+            rows.append(row)
+            print({k: (round(v, 4) if isinstance(v, float) else v)
+                   for k, v in row.items() if k != "config"}, flush=True)
+            write()
+    write()
+
+
+if __name__ == "__main__":
+    main()
