@@ -508,7 +508,10 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         ``training_health_[name]`` holds ``loss`` (the pretext loss per
         epoch), ``chance`` (the chance-level loss or None), ``at_chance``
         (the last epoch's loss at least 95 % of chance) and any component ``figures``.
+        A net is warned about once per fit: recording it again (a detector adding
+        its component figures after calibration) updates the record silently.
         """
+        first = name not in self.training_health_
         net = self.nets_[name]
         hist = net.history if getattr(net, "initialized_", False) else []
         loss = [float(v) for v in hist[:, "train_loss"]] if len(hist) else []
@@ -516,7 +519,7 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         at_chance = bool(chance is not None and loss and loss[-1] >= 0.95 * chance)
         record = dict(loss=loss, chance=chance, at_chance=at_chance, **figures)
         self.training_health_[name] = record
-        if at_chance:
+        if at_chance and first:
             warnings.warn(PretextAtChanceWarning(
                 f"{type(self).__name__}: the {name!r} pretext loss ended at {loss[-1]:.4f}, "
                 + ("above" if loss[-1] > chance else "within 5 % of")

@@ -128,6 +128,22 @@ def test_training_at_chance_warns_and_is_recorded(digits):
     assert len(health["loss"]) == TINY["max_epochs"]
 
 
+def test_a_net_at_chance_is_warned_about_once_per_fit(digits):
+    # AnoMem records its net twice (after training, then with the memory's health):
+    # one fit at chance gives one PretextAtChanceWarning per net, not one per record.
+    from skssad import AnoMemDetector
+    from skssad.profiles import PROFILES
+
+    images = digits[0][digits[1] == 2][:64]
+    det = AnoMemDetector(**{**PROFILES["anomem"]["tiny"], "lr": 1e-9})
+    with pytest.warns(PretextAtChanceWarning) as caught:
+        det.fit(images)
+    at_chance = [w for w in caught if issubclass(w.category, PretextAtChanceWarning)]
+    assert len(at_chance) == 1 and "'net'" in str(at_chance[0].message)
+    health = det.training_health_["net"]
+    assert health["at_chance"] and "memory" in health  # the second record kept its figures
+
+
 def test_a_learning_fit_is_not_flagged(digits):
     images = digits[0][digits[1] == 2][:64]
     det = GeometricTransformDetector(**{**TINY, "max_epochs": 6, "lr": 0.1, "input_size": 16,
