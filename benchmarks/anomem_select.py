@@ -23,6 +23,7 @@ import time
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
 from benchmarks import _report as report
@@ -158,8 +159,9 @@ def main(argv=None) -> None:
                 s = _scale_scores(det, Xv, dev)
                 for i, sc in enumerate(det.net_.module_.scales):
                     row[f"auroc_{dev}_s{sc}"] = roc_auc_score(normal, -s[:, i])
-                for wname, w in (("paper", 2.0 ** np.arange(s.shape[1])),
-                                 ("uniform", np.ones(s.shape[1]))):
+                for wname in ("paper", "uniform"):
+                    # the detector's own Eq. (13) weights, not a copy of them
+                    w = clone(det).set_params(scale_weights=wname)._check_scale_params()[1]
                     row[f"auroc_{dev}_{wname}"] = roc_auc_score(normal, -(s @ w) / w.sum())
             near = det.anomaly_prototype_distance(Xv)
             for i, (sc, h) in enumerate(det.memory_health_.items()):

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import _report as report
+from benchmarks.one_vs_all import validation_split
 
 #: Table VII, cumulative as in the paper (tasks "auto" on RGB is the full method).
 TABLE_VII = {
@@ -102,16 +103,6 @@ def _dev_train_split(classes, seed):
                           f"split (seed {seed}); the dev test folders are untouched")
 
 
-def _mnist_train_split(fraction, seed):
-    """The MNIST *train* file only, split stratified (validation); t10k untouched."""
-    data = _load("mnist")
-    Xtr, ytr, Xva, yva = report.split(data.X_train, data.y_train, test_size=fraction,
-                                      random_state=seed)
-    return report.Dataset("mnist train (validation split)", Xtr, ytr, Xva, yva,
-                          f"MNIST *train* file only, stratified split holding out "
-                          f"{fraction:g} for scoring (seed {seed}); t10k is untouched")
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study", choices=["val", "test", "mnist"])
@@ -151,7 +142,7 @@ def main(argv=None):
         rows = report.one_vs_all_grid("puzzle_tint_color", grid, data, **harness)
     elif args.study == "mnist":
         data = (_load("mnist") if args.validation is None
-                else _mnist_train_split(args.validation, args.seeds[0]))
+                else validation_split(_load("mnist"), args.validation, args.seeds[0]))
         grid = {} if args.no_quick else {"quick profile": dict(base)}
         grid.update({k: {**base, **MNIST_GRID[k]} for k in args.variants})
         rows = report.one_vs_all_grid("puzzle_tint_color", grid, data, **harness,
