@@ -54,6 +54,12 @@ VARIANTS = {
     "in32 w4 e10 flip": dict(input_size=32, flip=True, width=4),
     "in32 w16 e10 flip": dict(input_size=32, flip=True, width=16),
     "in32 w32 e10 flip": dict(input_size=32, flip=True, width=32),
+    # memory_warmup (ours): plain SimCLR first, then Alg. 1 with data-placed patterns
+    "in32 w8 e10 flip warmup5": dict(input_size=32, flip=True, memory_warmup=5),
+    "in32 w8 e10 flip warmup8": dict(input_size=32, flip=True, memory_warmup=8),
+    "in32 w8 e20 flip warmup10": dict(input_size=32, flip=True, max_epochs=20,
+                                      memory_warmup=10),
+    "in32 w8 e10 flip kmeans": dict(input_size=32, flip=True, memory="kmeans"),
 }
 
 

@@ -22,8 +22,8 @@ from skorch.callbacks import Callback
 from skorch.callbacks import Checkpoint as _SkorchCheckpoint
 from skorch.callbacks import LoadInitState as _SkorchLoadInitState
 
-__all__ = ["Checkpoint", "EStep", "EpochSchedule", "EpochSeed", "LoadInitState", "cosine_factor",
-           "poly_factor"]
+__all__ = ["Checkpoint", "EStep", "EpochSchedule", "EpochSeed", "LoadInitState", "MemoryWarmup",
+           "cosine_factor", "poly_factor"]
 
 
 def cosine_factor(epoch: int, max_epochs: int) -> float:
@@ -49,6 +49,26 @@ class EStep(Callback):
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
         self.estep(dataset_train.X, first=len(net.history) <= 1)
+
+
+class MemoryWarmup(Callback):
+    """Train without the memory for the first ``epochs`` epochs, then with it.
+
+    Sets ``net.criterion_.use_memory`` before every epoch from the epoch
+    index alone (so a resumed fit is in the same phase), and calls
+    ``start(X, y)`` on the training data before the first epoch with the
+    memory, to place the patterns (AnoMem's ``memory_warmup``, ours).
+    """
+
+    def __init__(self, epochs: int, start: Callable):
+        self.epochs = int(epochs)
+        self.start = start
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        epoch = len(net.history) - 1
+        net.criterion_.use_memory = epoch >= self.epochs
+        if epoch == self.epochs:
+            self.start(dataset_train.X, dataset_train.y)
 
 
 class EpochSchedule(Callback):

@@ -177,6 +177,24 @@ def test_rotation_negatives_train(digits):
     assert np.isfinite(det.score_samples(images[1000:1010])).all()
 
 
+def test_memory_warmup_trains_plain_simclr_then_alg1(digits):
+    # memory_warmup=k (ours): the first k epochs are SimCLR without the memory, so with
+    # the same seed their losses equal those of memory="kmeans" (plain SimCLR); then the
+    # patterns are placed on normal training queries and Eq. (7) with the memory trains.
+    images, labels = digits
+    X = images[:300][labels[:300] == 0]
+    plain = AnoMemDetector(**{**TINY, "memory": "kmeans"}).fit(X)
+    warm = AnoMemDetector(**{**TINY, "memory_warmup": 2}).fit(X)
+    alg1 = AnoMemDetector(**TINY).fit(X)
+    lp, lw, la = (d.net_.history[:, "train_loss"] for d in (plain, warm, alg1))
+    np.testing.assert_allclose(lw[:2], lp[:2], rtol=1e-5)
+    assert abs(lw[0] - la[0]) > 1e-3  # Alg. 1 has the memory from the first epoch
+    assert abs(lw[2] - lp[2]) > 1e-3  # the memory is in the loss after the warm-up
+    assert warm.net_.criterion_.use_memory
+    with pytest.raises(ValueError, match="memory_warmup .* must be below max_epochs"):
+        AnoMemDetector(**{**TINY, "memory_warmup": TINY["max_epochs"]}).fit(X)
+
+
 def test_anomaly_map_shape(zeros_fit):
     det, X_test, normal = zeros_fit
     maps = det.anomaly_map(X_test[:40])
