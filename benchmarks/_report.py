@@ -283,6 +283,21 @@ def config(estimator) -> dict:
     return {"estimator": type(estimator).__name__, **out}
 
 
+def add_fit_row(rows: list, row: dict, estimator, **provenance) -> dict:
+    """Append one fit's ``row`` to ``rows`` with ``provenance``, the date and the
+    estimator's configuration (JSON), and print it (rounded, without the configuration).
+
+    For the selection scripts that resume: each row keeps the command, git sha
+    and date of the run that computed it (``run_*`` keys in ``provenance``).
+    """
+    row.update(**provenance, run_date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               config=json.dumps(config(estimator), sort_keys=True))
+    rows.append(row)
+    print({k: (round(v, 4) if isinstance(v, float) else v)
+           for k, v in row.items() if k != "config"}, flush=True)
+    return row
+
+
 def run_grid(grid: Mapping[str, Mapping[str, Any]],
              run: Callable[[dict], pd.DataFrame | Mapping | Sequence[Mapping]], *,
              label: str = "variant", verbose: int = 1) -> pd.DataFrame:

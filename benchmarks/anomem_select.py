@@ -17,7 +17,6 @@ Usage (2-core CPU, one thread)::
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
@@ -185,14 +184,9 @@ def main(argv=None) -> None:
             loss = det.net_.history[:, "train_loss"]
             health = det.training_health_.get("net", {}) if hasattr(det, "training_health_") \
                 else {}
-            row.update(loss_first=loss[0], loss_last=loss[-1],
-                       chance_loss=health.get("chance", np.nan),
-                       eval_seconds=time.time() - t1, detector_seed=a.seed, **run,
-                       run_date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                       config=json.dumps(report.config(det), sort_keys=True))
-            rows.append(row)
-            print({k: (round(v, 4) if isinstance(v, float) else v)
-                   for k, v in row.items() if k != "config"}, flush=True)
+            report.add_fit_row(rows, row, det, loss_first=loss[0], loss_last=loss[-1],
+                               chance_loss=health.get("chance", np.nan),
+                               eval_seconds=time.time() - t1, detector_seed=a.seed, **run)
             write()
     write()
 

@@ -19,7 +19,6 @@ Usage (2-core CPU, one thread)::
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
@@ -92,6 +91,12 @@ def main(argv=None) -> None:
                 "loss_first", "loss_last"]
         summ = df.groupby("variant", sort=False)[keys].mean()
         summ.insert(0, "fits", df.groupby("variant", sort=False).size())
+        # variants may run on fewer classes than quick: quick's mean on the same fits
+        if "auroc_xi0.5" in df and (df.variant == "quick").any():
+            quick = df[df.variant == "quick"].set_index(["normal_class", "seed"])["auroc_xi0.5"]
+            summ["quick_xi0.5_same_fits"] = [
+                quick.reindex(pd.MultiIndex.from_frame(g[["normal_class", "seed"]])).mean()
+                for _, g in df.groupby("variant", sort=False)]
         rep.table("mean over fits", summ.reset_index(), csv=False, floatfmt=".4f")
         rep.write(out)
 
@@ -112,12 +117,8 @@ def main(argv=None) -> None:
                     det.set_params(xi=xi)
                     row[f"auroc_xi{xi:g}"] = anomaly_auroc(labels, det.score_samples(Xv))
                 loss = det.training_health_.get("net", {}).get("loss") or [np.nan]
-                row.update(loss_first=loss[0], loss_last=loss[-1], **run,
-                           run_date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                           config=json.dumps(report.config(det), sort_keys=True))
-                rows.append(row)
-                print({k: (round(v, 4) if isinstance(v, float) else v)
-                       for k, v in row.items() if k != "config"}, flush=True)
+                report.add_fit_row(rows, row, det, loss_first=loss[0], loss_last=loss[-1],
+                                   **run)
                 write()
     write()
 

@@ -52,6 +52,17 @@ def test_config_lists_nested_parameters():
         report.make("nope")
 
 
+def test_add_fit_row_keeps_provenance_and_configuration(capsys):
+    est, _ = report.make("iforest", n_estimators=7)
+    rows = []
+    row = report.add_fit_row(rows, {"auroc": 0.123456}, est, run_git="abc", loss_last=1.0)
+    assert rows == [row] and row["run_git"] == "abc" and row["loss_last"] == 1.0
+    assert json.loads(row["config"])["iforest__n_estimators"] == 7
+    assert row["run_date"].endswith("UTC")
+    printed = capsys.readouterr().out
+    assert "0.1235" in printed and "config" not in printed
+
+
 def test_run_grid_labels_every_row():
     calls = []
 
