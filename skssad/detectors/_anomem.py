@@ -113,7 +113,10 @@ class AnoMemDetector(BaseDetector):
         keeps the encoder near chance: on cifar10-dev ship its own NT-Xent
         (memory bypassed) ended at 6.84 against 4.25 for plain SimCLR
         (chance 7.65), as a sharp retrieval maps many anchors to one
-        pattern, so positives and negatives cannot be told apart.
+        pattern, so positives and negatives cannot be told apart. The
+        warm-up did not help the detector there (validation AUROC 0.559
+        against 0.625 without it, docs/detectors/anomem.rst); it is kept
+        for the ablation.
     depth : int, default=18
         ResNet depth (10, 18, 34, 50).
     width : int, default=64
