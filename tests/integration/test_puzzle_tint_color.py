@@ -248,7 +248,7 @@ def test_same_random_state_same_scores(digits):
     dict(fusion=25, fusion_scheme="single", contamination=0.2)])
 def test_recalibrate_scores_as_a_fit_with_the_new_scoring_params(patches, scoring):
     X, _, Xt, _ = patches
-    params = dict(n=2, k=4, **TINY)
+    params = dict(n=2, k=4, n_components=2, **TINY)
     fitted = PuzzleTintColorDetector(**params).fit(X)
     before = fitted.score_samples(Xt)
     again = fitted.set_params(**scoring).recalibrate(X)
