@@ -31,7 +31,8 @@ the cifar10-dev train folders held out, split seed 0, 1,400 of it scored,
 the harness's training subset): it fits the quick profile once per class
 and seed, then scores every variant of :data:`RESCORE` through
 ``recalibrate`` on the same networks, since these parameters do not touch
-training. It writes ``puzzle_tables_v_vi_cifar10_dev_val.{md,csv}``.
+training. It writes ``puzzle_tables_v_vi_cifar10_dev_val.{md,csv}`` (with
+``--grid combinations``, :data:`RESCORE_COMBINATIONS`, ``..._combinations``).
 """
 
 from __future__ import annotations
@@ -85,6 +86,17 @@ MNIST_GRID = {
 #: (Table V's Mahalanobis is the quick profile itself).
 RESCORE = {"quick profile": {}, **{k: v for k, v in TABLE_V.items() if k != "ood=mahalanobis"},
            **TABLE_VI}
+#: Combinations of the single-change winners of RESCORE (``rescore --grid combinations``).
+RESCORE_COMBINATIONS = {
+    "quick profile": {},
+    "softmax + 25th percentile": {"ood": "softmax", "fusion": 25},
+    "softmax + mean": {"ood": "softmax", "fusion": "mean"},
+    "softmax + tint error": {"ood": "softmax", "tint_score": "error"},
+    "softmax + 25th percentile + tint error": {"ood": "softmax", "fusion": 25,
+                                               "tint_score": "error"},
+    "mahalanobis + 25th percentile + tint error": {"fusion": 25, "tint_score": "error"},
+}
+RESCORE_GRIDS = {"tables": RESCORE, "combinations": RESCORE_COMBINATIONS}
 STUDIES = {"table_vii": TABLE_VII, "table_v": TABLE_V, "table_vi": TABLE_VI,
            "optimizer": OPTIMIZER}
 
@@ -161,7 +173,9 @@ def _rescore(args):
     base = {k: est.get_params()[k] for k in SCORING_PARAMS}
     table_vii = report.RESULTS / "puzzle_table_vii_cifar10_dev_val" / "4_color_full" / "parts" \
         / "puzzle_tint_color"
-    rows, name = [], "puzzle_tables_v_vi_cifar10_dev_val"
+    grid = RESCORE_GRIDS[args.grid]
+    rows, name = [], "puzzle_tables_v_vi_cifar10_dev_val" + (
+        "" if args.grid == "tables" else f"_{args.grid}")
     rep = None
     for seed in args.seeds:
         for c in args.classes:
@@ -175,7 +189,7 @@ def _rescore(args):
             fit_s = time.perf_counter() - t0
             _cache_outputs(det)
             labels = np.where(y_test == c, 1, -1)
-            for variant, params in RESCORE.items():
+            for variant, params in grid.items():
                 t0 = time.perf_counter()
                 if params:
                     det.set_params(**{**base, **params}).recalibrate(X)
@@ -260,6 +274,8 @@ def main(argv=None):
                         help="mnist: settings of MNIST_GRID to run beside the quick profile")
     parser.add_argument("--no-quick", action="store_true",
                         help="mnist: run only --variants, not the quick profile itself")
+    parser.add_argument("--grid", choices=list(RESCORE_GRIDS), default="tables",
+                        help="rescore: Tables V and VI one change at a time, or combinations")
     parser.add_argument("--baselines", nargs="*", default=["geometric", "iforest"])
     args = parser.parse_args(argv)
     report.use_omp_threads()
