@@ -19,6 +19,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import GradientNormClipping
 
 from ..base import BaseDetector, Interval, StrOptions
@@ -57,6 +58,9 @@ from ..tasks.puzzle_scoring import GEOMETRIC_HEADS, OUTPUT_KEYS, PuzzleTintScore
 __all__ = ["PuzzleTintColorDetector"]
 
 TASKS = ("puzzle", "tint", "color", "geometric")
+#: Parameters that set only the scoring statistics, the fusion and ``offset_``:
+#: :meth:`PuzzleTintColorDetector.recalibrate` applies them without retraining.
+SCORING_PARAMS = ("ood", "tint_score", "fusion", "fusion_scheme", "contamination")
 #: Colour bins per channel when ``color_density="bins"`` and ``n_components="auto"``.
 DEFAULT_BINS = 16
 
@@ -296,6 +300,9 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
 
     # ------------------------------------------------------------------ training
     def _fit_tensor(self, X, y=None):
+        # what the networks were trained with, for recalibrate to refuse a change
+        self._trained_params = {k: v for k, v in self.get_params(deep=False).items()
+                                if k not in SCORING_PARAMS}
         self._configure(X)
         self.net_ = self.net_color_ = self.n_components_ = None
         if set(self.tasks_) - {"color"}:
@@ -387,11 +394,56 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
             self.attention_, "tint" in self.tasks_, self.shift_ is not None,
             self.net_color_ is not None, self.net_color_ is not None), strict=True) if on]
         # every view of every image: fitted on a bounded subsample (CALIBRATION_IMAGES)
-        raw = dict(zip(keys, self._map_chunks(self._calibration_subset(X), lambda x: tuple(
-            self._raw(x)[key] for key in keys)), strict=True))
+        def outputs(x):  # one pass per chunk (not one per key)
+            raw = self._raw(x)
+            return tuple(raw[key] for key in keys)
+
+        raw = dict(zip(keys, self._map_chunks(self._calibration_subset(X), outputs),
+                       strict=True))
         self.scorer_.fit(raw)
         self.ood_stats_ = self.scorer_.ood_stats
         self.task_stats_, self.piece_stats_ = self.scorer_.task_stats, self.scorer_.piece_stats
+
+    def recalibrate(self, X, y=None):
+        """Refit the scoring statistics for the current scoring parameters, keeping the nets.
+
+        After ``set_params`` of ``ood``, ``tint_score``, ``fusion``,
+        ``fusion_scheme`` or ``contamination``, refits what ``fit`` fits
+        after training (the OOD statistics of §IV Eq. 28-30, the per-task
+        standardisation and ``offset_``) on the training images, without
+        retraining the networks: the scores equal those of a ``fit`` with
+        these parameters and the same ``random_state``. Every other
+        parameter must be as in ``fit``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            The training images given to ``fit``.
+        y : array-like of shape (n_samples,), default=None
+            The labels given to ``fit`` (``-1`` marks known anomalies, dropped).
+
+        Returns
+        -------
+        self : object
+            The recalibrated detector.
+        """
+        check_is_fitted(self, "offset_")
+        self._validate_params()
+        changed = sorted(k for k, v in self._trained_params.items()
+                         if not (getattr(self, k) is v or getattr(self, k) == v))
+        if changed:
+            raise ValueError(f"recalibrate refits only {SCORING_PARAMS}, but {changed} changed "
+                             "since fit; call fit instead.")
+        # as in BaseDetector._fit: calibrate on the normal images, offset_ on them all
+        raw = self._input_store(X, reset=False)
+        labels = self._fit_labels(y, len(raw))
+        store = self._device_store(raw)
+        train = store if labels is None else store[torch.from_numpy(labels != -1).to(
+            store.device)]
+        with self._seeded(self._seed):
+            self._calibrate(train)
+        self.offset_ = float(np.percentile(self._score_store(store), 100.0 * self.contamination))
+        return self
 
     # ------------------------------------------------------------------ scoring
     def _score_chunk(self, X):
@@ -424,8 +476,6 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
         -------
         scores : ndarray of shape (n_samples, n_h, n_w)
         """
-        from sklearn.utils.validation import check_is_fitted
-
         check_is_fitted(self, "offset_")
         out = self._map_chunks(self._input_store(X, reset=False), self._pieces_chunk)
         return out.double().numpy().reshape(-1, *self.n_shape_)
@@ -464,8 +514,6 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
         -------
         weights : ndarray of shape (n_samples, n_h, n_w)
         """
-        from sklearn.utils.validation import check_is_fitted
-
         check_is_fitted(self, "offset_")
         if not self.attention_:
             raise ValueError("attention_map needs the tint task with attention=True on "

@@ -243,6 +243,36 @@ def test_same_random_state_same_scores(digits):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("scoring", [
+    dict(ood="softmax"), dict(ood="odin", tint_score="error"),
+    dict(fusion=25, fusion_scheme="single", contamination=0.2)])
+def test_recalibrate_scores_as_a_fit_with_the_new_scoring_params(patches, scoring):
+    X, _, Xt, _ = patches
+    params = dict(n=2, k=4, n_components=2, **TINY)
+    fitted = PuzzleTintColorDetector(**params).fit(X)
+    before = fitted.score_samples(Xt)
+    again = fitted.set_params(**scoring).recalibrate(X)
+    assert again is fitted
+    fresh = PuzzleTintColorDetector(**params, **scoring).fit(X)
+    np.testing.assert_array_equal(fitted.score_samples(Xt), fresh.score_samples(Xt))
+    assert fitted.offset_ == fresh.offset_
+    assert not np.array_equal(fitted.score_samples(Xt), before)
+
+
+def test_recalibrate_needs_a_fit_with_the_same_training_params(digits):
+    from sklearn.exceptions import NotFittedError
+
+    X, y = digits
+    det = PuzzleTintColorDetector(n=2, k=4, **TINY)
+    with pytest.raises(NotFittedError):
+        det.recalibrate(X[:30])
+    det.fit(X[:30]).set_params(ood="softmax", k=3)
+    with pytest.raises(ValueError, match=r"\['k'\] changed since fit"):
+        det.recalibrate(X[:30])
+    with pytest.raises(ValueError, match="fusion"):
+        det.set_params(k=4, fusion="max").recalibrate(X[:30])
+
+
 def test_fixed_permutations_include_identity_and_are_reproducible(digits):
     X, y = digits
     det = PuzzleTintColorDetector(n=3, k=18, **TINY).fit(X[:30])
