@@ -175,7 +175,7 @@ def _rescore(args):
         / "puzzle_tint_color"
     grid = RESCORE_GRIDS[args.grid]
     rows, name = [], "puzzle_tables_v_vi_cifar10_dev_val" + (
-        "" if args.grid == "tables" else f"_{args.grid}")
+        "" if args.grid == "tables" else f"_{args.grid}") + (f"_{args.tag}" if args.tag else "")
     rep = None
     for seed in args.seeds:
         for c in args.classes:
