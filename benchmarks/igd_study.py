@@ -98,7 +98,7 @@ def _report(title: str, argv, seed, notes) -> report.Report:
 
 
 def _write(part: str, rep: report.Report, tag: str = "") -> None:
-    md, *_ = rep.write(RESULTS / f"igd_{part}{tag}")
+    md, *_ = rep.write(RESULTS / f"igd_{part}{'_' + tag if tag else ''}")
     print(md.read_text(), flush=True)
 
 
