@@ -70,8 +70,18 @@ REGISTRY["puzzle_tint_color"] = {
     # (benchmarks/results/puzzle_tint_color_mnist_adam) vs this profile 0.917
     # (puzzle_tint_color_mnist). Issue 13's 0.97 on MNIST is not met by any of these knobs
     # (best 0.922 on validation).
-    "quick": dict(k=18, n=3, c=4, border=2, tasks="auto", attention=True, ood="mahalanobis",
-                  fusion="median", depth=10, width=2, color_width=8, input_size=32,
+    # OOD and fusion (Tables V / VI) chosen on a validation split of the cifar10-dev *train*
+    # folders (25 % held out, 1,400 scored; one training per class and seed, rescored by
+    # recalibrate; benchmarks/results/puzzle_tables_v_vi_cifar10_dev_val*): ship and frog,
+    # seeds 0 and 1: Mahalanobis + median 0.646, softmax 0.779, ODIN 0.771, mean 0.682,
+    # 25th percentile 0.691, softmax + mean 0.804 +- 0.002; checked on cat / deer / truck
+    # (seed 0, _combinations_cat_deer_truck): cat 0.621 -> 0.606, deer 0.525 -> 0.688,
+    # truck 0.644 -> 0.665 (mean 0.597 -> 0.653). cifar10-dev test, 7 classes: 0.699
+    # (cifar10_dev_puzzle_softmax_mean) against 0.601 with Mahalanobis + median.
+    # The softmax truth and the mean: ours at this scale (the paper's Mahalanobis + median
+    # stays in the paper profile; its own Table V also ranks softmax first on the mean).
+    "quick": dict(k=18, n=3, c=4, border=2, tasks="auto", attention=True, ood="softmax",
+                  fusion="mean", depth=10, width=2, color_width=8, input_size=32,
                   max_epochs=10, batch_size=32, lr=0.05, n_views=4, max_train=1000),
 }
 REGISTRY["frame_permutation"] = {
@@ -130,7 +140,10 @@ REGISTRY["igd"] = {
     # input 16 0.613 (36 s fit per class), input 32 0.672 (140 s), input 32 + latent 64
     # 0.520 / 0.638 on cat / deer (vs 0.527 / 0.730), input 32 + 2,000 images 0.528 /
     # 0.714 (270 s): input 32, latent 16, 1,000 images. beta = 1 as footnote 1;
-    # results: benchmarks/results/igd_*.md and cifar10_dev_igd.
+    # results: benchmarks/results/igd_*.md and cifar10_dev_igd. xi = 0.5 (the paper's)
+    # is within 0.003 of the best xi on validation (igd_select_mnist / _cifar10-dev).
+    # interpolation=False + 20 epochs: MNIST validation 0.929 -> 0.949 (t10k 0.973,
+    # igd_mnist_noint_e20) but cifar10-dev validation 0.705 -> 0.675: the critic stays.
     "quick": dict(encoder_widths=(16, 32, 64), decoder_widths=(32, 16, 8), latent_dim=16,
                   input_size=32, max_epochs=10, batch_size=64, lr=1e-3, beta=1.0,
                   max_train=1000),
