@@ -69,12 +69,21 @@ def build_detector(name: str, profile: str, overrides: dict | None = None):
     """``(estimator, harness settings)`` for a detector or baseline name.
 
     ``overrides`` (from ``--set``) are constructor parameters of the skssad
-    detectors on top of the profile; baselines ignore them.
+    detectors on top of the profile; each detector takes those among its own
+    parameters (``ood`` reaches PuzzleTintColor, not MHRot); baselines ignore
+    them.
     """
+    extra = {k: v for k, v in (overrides or {}).items() if k in _accepted(name)}
+    return report.make(name, profile, random_state=0, **extra)
+
+
+def _accepted(name: str) -> set:
+    """Constructor parameters of the skssad detector ``name`` (none for a baseline)."""
     from skssad import profiles
 
-    extra = dict(overrides or {}) if name in profiles.DETECTORS else {}
-    return report.make(name, profile, random_state=0, **extra)
+    if name not in profiles.DETECTORS:
+        return set()
+    return set(profiles.detector_class(name)._get_param_names())
 
 
 def parse_set(items: list[str] | None) -> dict:
@@ -242,8 +251,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="choose settings: train and score on a stratified split of the "
                         "training images only, holding out F of them (test untouched)")
     p.add_argument("--set", nargs="+", default=None, metavar="KEY=VALUE",
-                   help="constructor overrides of every skssad detector on top of the "
-                        "profile (Python literals), e.g. input_size=32 max_epochs=20")
+                   help="constructor overrides of the skssad detectors on top of the "
+                        "profile (Python literals), e.g. input_size=32 max_epochs=20; each "
+                        "detector takes the keys that are its parameters")
     return p.parse_args(argv)
 
 
@@ -432,6 +442,10 @@ def main(argv=None) -> pd.DataFrame:
     if args.validation is not None:
         data = validation_split(data, args.validation, args.random_state)
     overrides = parse_set(args.set)
+    unused = set(overrides) - set().union(*(_accepted(n) for n in args.detectors))
+    if unused:
+        raise SystemExit(f"--set {sorted(unused)}: no parameter of the detectors "
+                         f"{args.detectors}.")
     classes = args.classes
     if classes is not None:
         kind = type(np.asarray(data.y_train).flat[0].item())

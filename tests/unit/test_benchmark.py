@@ -222,6 +222,22 @@ def test_cli_validation_scores_held_out_training_images_and_set_overrides(tmp_pa
         main(["--dataset", "digits", "--validation", "1.5", "--out", str(tmp_path)])
 
 
+def test_set_overrides_reach_the_detectors_that_take_them(tmp_path):
+    # `--set ood=softmax` for a run of PuzzleTintColor beside MHRot: the puzzle detector
+    # takes it, MHRot (no `ood`) and the pixel baselines are built without it; a key
+    # that no detector of the run takes is an error, not silently dropped.
+    from benchmarks.one_vs_all import build_detector, main
+
+    puzzle, _ = build_detector("puzzle_tint_color", "tiny", {"ood": "softmax"})
+    geometric, _ = build_detector("geometric", "tiny", {"ood": "softmax", "n_views": 4})
+    knn, _ = build_detector("knn-l2", "tiny", {"ood": "softmax"})
+    assert puzzle.ood == "softmax" and geometric.n_views == 4
+    assert "ood" not in geometric.get_params()
+    with pytest.raises(SystemExit, match=r"--set \['nope'\]"):
+        main(["--dataset", "digits", "--detectors", "knn-l2", "geometric", "--set", "nope=1",
+              "--out", str(tmp_path), "--quiet", "--no-plots"])
+
+
 def test_cli_cifar10_dev_reads_class_folders(tmp_path):
     from PIL import Image
 
