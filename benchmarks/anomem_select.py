@@ -59,6 +59,9 @@ VARIANTS = {
     "in32 w8 e20 flip warmup10": dict(input_size=32, flip=True, max_epochs=20,
                                       memory_warmup=10),
     "in32 w8 e10 flip kmeans": dict(input_size=32, flip=True, memory="kmeans"),
+    # a larger memory relative to the batch of 64: fewer anchors share a pattern
+    "in32 w8 e10 flip mem256": dict(input_size=32, flip=True, n_memory=(256, 128)),
+    "in32 w8 e10 flip mem512": dict(input_size=32, flip=True, n_memory=(512, 256)),
 }
 
 
