@@ -259,6 +259,26 @@ def test_recalibrate_scores_as_a_fit_with_the_new_scoring_params(patches, scorin
     assert not np.array_equal(fitted.score_samples(Xt), before)
 
 
+def test_ood_auto_is_softmax_with_tint_and_mahalanobis_on_the_puzzle_alone(patches, digits):
+    # ood="auto" (the quick profile): the softmax truth when the tint task runs (colour
+    # input), the label likelihood when only the puzzle runs (grayscale).
+    X, _, Xt, _ = patches
+    rgb = PuzzleTintColorDetector(n=2, k=4, n_components=2, ood="auto", **TINY).fit(X)
+    assert "tint" in rgb.tasks_
+    auto = rgb.score_samples(Xt)
+    np.testing.assert_array_equal(rgb.set_params(ood="softmax").recalibrate(X)
+                                  .score_samples(Xt), auto)
+    images, labels = digits
+    train, test = images[:300][labels[:300] == 3], images[1000:1040]
+    gray = PuzzleTintColorDetector(n=2, k=4, ood="auto", **TINY).fit(train)
+    assert gray.tasks_ == ("puzzle",)
+    auto = gray.score_samples(test)
+    np.testing.assert_array_equal(gray.set_params(ood="mahalanobis").recalibrate(train)
+                                  .score_samples(test), auto)
+    assert not np.array_equal(gray.set_params(ood="softmax").recalibrate(train)
+                              .score_samples(test), auto)
+
+
 def test_recalibrate_needs_a_fit_with_the_same_training_params(digits):
     from sklearn.exceptions import NotFittedError
 
