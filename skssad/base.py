@@ -301,7 +301,20 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         self.nets_ = {}
         self.training_health_ = {}
         self._chance_losses = {}
-        raw = self._input_store(X, reset=True)
+        store, train, y_train = self._training_store(X, y, reset=True)
+        with self._seeded(self._seed):
+            self._fit_tensor(train, y_train)
+            for name in self.nets_:
+                if name not in self.training_health_:
+                    self._record_health(name)
+            self._calibrate(train)
+        self._fit_offset(store)
+        return self
+
+    def _training_store(self, X, y, *, reset: bool):
+        """``(store, train, y_train)`` of ``fit``'s input: the whole device store, and
+        what trains (known anomalies dropped by one-class detectors) with its labels."""
+        raw = self._input_store(X, reset=reset)
         labels = self._fit_labels(y, len(raw))
         store = self._device_store(raw)
         train, y_train = store, labels
@@ -311,15 +324,12 @@ class BaseDetector(OutlierMixin, BaseEstimator):
                 raise ValueError(f"Only {int(keep.sum())} normal samples remain after "
                                  f"dropping y == -1; at least {self._min_samples} needed.")
             train, y_train = store[torch.from_numpy(keep).to(store.device)], None
-        with self._seeded(self._seed):
-            self._fit_tensor(train, y_train)
-            for name in self.nets_:
-                if name not in self.training_health_:
-                    self._record_health(name)
-            self._calibrate(train)
+        return store, train, y_train
+
+    def _fit_offset(self, store) -> None:
+        """``offset_``: the ``contamination`` percentile of the training scores."""
         scores = self._score_store(store)
         self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
-        return self
 
     def _prepared_shape(self, X) -> tuple[int, int, int]:
         """``(C, H, W)`` of the network input that the raw store ``X`` prepares to."""

@@ -446,15 +446,11 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
         if changed:
             raise ValueError(f"recalibrate refits only {SCORING_PARAMS}, but {changed} changed "
                              "since fit; call fit instead.")
-        # as in BaseDetector._fit: calibrate on the normal images, offset_ on them all
-        raw = self._input_store(X, reset=False)
-        labels = self._fit_labels(y, len(raw))
-        store = self._device_store(raw)
-        train = store if labels is None else store[torch.from_numpy(labels != -1).to(
-            store.device)]
+        # as fit: calibrate on the normal images, offset_ on them all
+        store, train, _ = self._training_store(X, y, reset=False)
         with self._seeded(self._seed):
             self._calibrate(train)
-        self.offset_ = float(np.percentile(self._score_store(store), 100.0 * self.contamination))
+        self._fit_offset(store)
         return self
 
     # ------------------------------------------------------------------ scoring
