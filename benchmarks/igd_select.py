@@ -26,7 +26,7 @@ import pandas as pd
 
 from benchmarks import _report as report
 from benchmarks.one_vs_all import validation_split
-from skssad.benchmark import stratified_subsample
+from skssad.benchmark import stratified_subsample, training_subset
 from skssad.metrics import anomaly_auroc
 
 #: variant name -> overrides of the quick profile (``max_train`` is the harness's)
@@ -40,14 +40,6 @@ VARIANTS = {
     "wider": dict(encoder_widths=(32, 64, 128), decoder_widths=(64, 32, 16)),
     "lr3e-4 epochs20": dict(lr=3e-4, max_epochs=20),
 }
-
-
-def _train_indices(y, normal_class, max_train, seed):
-    """The harness's draw (skssad.benchmark): a seeded subset of the class, sorted."""
-    idx = np.flatnonzero(y == normal_class)
-    if max_train is not None and len(idx) > max_train:
-        idx = np.sort(np.random.RandomState(seed).choice(idx, max_train, replace=False))
-    return idx
 
 
 def main(argv=None) -> None:
@@ -108,7 +100,8 @@ def main(argv=None) -> None:
                     continue
                 kw = dict(VARIANTS[vname])
                 det, harness = report.make("igd", "quick", random_state=seed, **kw)
-                idx = _train_indices(data.y_train, c, harness.get("max_train"), seed)
+                idx, _ = training_subset(data.y_train, c, max_train=harness.get("max_train"),
+                                         random_state=seed)
                 t0 = time.perf_counter()
                 det.fit(data.X_train[idx])
                 row = dict(normal_class=c, variant=vname, seed=seed, n_train=len(idx),

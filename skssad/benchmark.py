@@ -24,7 +24,8 @@ from sklearn.utils import check_random_state
 
 from .metrics import anomaly_auroc, apcer_at_bpcer, equal_error_rate
 
-__all__ = ["one_vs_all", "part_file", "semi_supervised", "stratified_subsample", "summarize"]
+__all__ = ["one_vs_all", "part_file", "semi_supervised", "stratified_subsample", "summarize",
+           "training_subset"]
 
 
 def stratified_subsample(y, n: int | None, random_state=0) -> np.ndarray:
@@ -68,19 +69,35 @@ def _draw_known_anomalies(y_train, normal_class, n_normal, gamma, rng) -> np.nda
     return np.sort(rng.choice(pool, n, replace=False))
 
 
+def training_subset(y_train, normal_class, *, max_train=None, random_state=None, draw=0,
+                    gamma=0.0):
+    """Indices of the training images of one one-vs-all task, as the harness draws them.
+
+    Returns ``(normal_idx, known_idx)``: the images of ``normal_class`` (a
+    seeded subset of ``max_train`` of them, sorted, when the class is larger)
+    and, for ``gamma > 0``, the known anomalies of the semi-supervised
+    protocol (anomem-contrasted-memory.txt §4.1: ``gamma`` is their share of
+    the training set). Selection scripts that score a training split outside
+    the harness call this so that they train on exactly the harness's images.
+    """
+    normal_idx = np.flatnonzero(np.asarray(y_train) == normal_class)
+    rng = np.random.RandomState(None if random_state is None else
+                                [int(random_state) % 2**31, int(draw)])
+    if max_train is not None and len(normal_idx) > max_train:
+        sub_rng = check_random_state(random_state) if draw == 0 else rng
+        normal_idx = np.sort(sub_rng.choice(normal_idx, max_train, replace=False))
+    known_idx = _draw_known_anomalies(y_train, normal_class, len(normal_idx), gamma, rng)
+    return normal_idx, known_idx
+
+
 def _run_class(estimator, X_train, y_train, X_test, y_test, normal_class, max_train,
                random_state, threads, seed=None, gamma=0.0, draw=0, return_scores=False):
     import torch
 
     if threads:
         torch.set_num_threads(threads)
-    train_idx = np.flatnonzero(y_train == normal_class)
-    rng = np.random.RandomState(None if random_state is None else
-                                [int(random_state) % 2**31, int(draw)])
-    if max_train is not None and len(train_idx) > max_train:
-        sub_rng = check_random_state(random_state) if draw == 0 else rng
-        train_idx = np.sort(sub_rng.choice(train_idx, max_train, replace=False))
-    known = _draw_known_anomalies(y_train, normal_class, len(train_idx), gamma, rng)
+    train_idx, known = training_subset(y_train, normal_class, max_train=max_train,
+                                       random_state=random_state, draw=draw, gamma=gamma)
     det = _with_seed(estimator, seed)
     t0 = time.perf_counter()
     if len(known):

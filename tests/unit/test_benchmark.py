@@ -291,3 +291,24 @@ def test_anomaly_maps_writes_aupro_beside_pixel_auroc_with_config(tmp_path):
         assert csv[col].notna().all(), col
     md = (tmp_path / "maps.md").read_text()
     assert "| pixel_auroc | aupro |" in md and "- Machine: " in md
+
+
+def test_training_subset_is_the_harness_training_draw(blobs):
+    """A selection script that calls training_subset trains on the harness's images."""
+    from sklearn.metrics import roc_auc_score
+
+    from skssad.benchmark import training_subset
+
+    X_tr, y_tr, X_te, y_te = (a.reshape(len(a), -1) if a.ndim > 1 else a for a in blobs)
+    est = IsolationForest(n_estimators=10, random_state=0)
+    res = one_vs_all(est, X_tr, y_tr, X_te, y_te, classes=[1], max_train=7, random_state=5)
+    idx, known = training_subset(y_tr, 1, max_train=7, random_state=5)
+    assert len(idx) == 7 and (y_tr[idx] == 1).all() and len(known) == 0
+    assert (np.diff(idx) > 0).all()
+    own = est.fit(X_tr[idx]).score_samples(X_te)
+    assert res.auroc.iloc[0] == pytest.approx(roc_auc_score(y_te == 1, own))
+    other, _ = training_subset(y_tr, 1, max_train=7, random_state=6)
+    assert not np.array_equal(idx, other)
+    # gamma: known anomalies are the share gamma of the training set, none of the class
+    idx, known = training_subset(y_tr, 1, max_train=7, random_state=5, draw=1, gamma=0.3)
+    assert len(known) == 3 and (y_tr[known] != 1).all()
