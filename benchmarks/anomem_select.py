@@ -62,6 +62,9 @@ VARIANTS = {
     # a larger memory relative to the batch of 64: fewer anchors share a pattern
     "in32 w8 e10 flip mem256": dict(input_size=32, flip=True, n_memory=(256, 128)),
     "in32 w8 e10 flip mem512": dict(input_size=32, flip=True, n_memory=(512, 256)),
+    # the paper's map sides: ResNet-50 at 32 px gives 2x2 after stage 3 and 1x1 after stage 4
+    "in32 w8 e10 flip grid21": dict(input_size=32, flip=True, feature_grid=(2, 1)),
+    "in32 w8 e10 flip grid42": dict(input_size=32, flip=True, feature_grid=(4, 2)),
 }
 
 

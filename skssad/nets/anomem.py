@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .hopfield import HopfieldMemory
@@ -40,6 +41,10 @@ class MultiScaleMemoryNet(nn.Module):
         Most iterations of Eq. (1).
     normalize : str
         See :class:`HopfieldMemory`.
+    grid : sequence of int or None
+        Per scale, the side the tapped map is average-pooled to before the
+        memory (None: the backbone's own resolution). See
+        ``AnoMemDetector(feature_grid=...)``.
 
     Attributes
     ----------
@@ -49,8 +54,10 @@ class MultiScaleMemoryNet(nn.Module):
     """
 
     def __init__(self, backbone: ResNet, scales: Sequence[int], n_memory: Sequence[int],
-                 beta: float = 2.0, n_steps: int = 1, normalize: str = "layer"):
+                 beta: float = 2.0, n_steps: int = 1, normalize: str = "layer",
+                 grid: Sequence[int] | None = None):
         super().__init__()
+        self.grid = None if grid is None else tuple(int(g) for g in grid)
         self.backbone = backbone
         self.scales = tuple(int(s) for s in scales)
         self.memories = nn.ModuleList(
@@ -61,7 +68,11 @@ class MultiScaleMemoryNet(nn.Module):
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Raw tapped feature maps ``z^(s)``."""
         maps = self.backbone.forward_stages(x)
-        return [maps[s - 1] for s in self.scales]
+        out = [maps[s - 1] for s in self.scales]
+        if self.grid is None:
+            return out
+        return [z if z.shape[-1] <= g and z.shape[-2] <= g else F.adaptive_avg_pool2d(z, g)
+                for z, g in zip(out, self.grid, strict=True)]
 
     @torch.no_grad()
     def init_patterns_from(self, x: torch.Tensor) -> None:

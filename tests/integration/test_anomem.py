@@ -227,3 +227,27 @@ def test_one_scale_fits_and_scores(digits, memory):
         det.fit(images[:200][labels[:200] == 0])
     scores = det.score_samples(images[1000:1040])
     assert scores.shape == (40,) and np.isfinite(scores).all() and scores.std() > 0
+
+
+def test_feature_grid_pools_the_tapped_maps(digits):
+    # feature_grid (ours): the paper's map sides of a ResNet-50 with an ImageNet stem;
+    # every tapped map is pooled to that side before the memory, loss and scores. At
+    # input 16 the tiny network's maps are 4x4 (scale 3) and 2x2 (scale 4).
+    images, labels = digits
+    X = images[:200][labels[:200] == 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        det = AnoMemDetector(**{**TINY, "max_epochs": 1, "feature_grid": (2, 1)}).fit(X)
+        det41 = AnoMemDetector(**{**TINY, "max_epochs": 1, "feature_grid": (4, 1)}).fit(X)
+    x = det._as_tensor(images[1000:1004], reset=False)
+    assert [tuple(q.shape[2:]) for q, _ in det.net_.module_(x)] == [(2, 2), (1, 1)]
+    assert [tuple(q.shape[2:]) for q, _ in det41.net_.module_(x)] == [(4, 4), (1, 1)]
+    # The chance level of Eq. (7) counts the sampled positions of the pooled maps
+    # (lambda = 1, 2): (2, 1) samples 1 and 1 -> 1.5 log(2B - 1); (4, 1) samples
+    # 4 * 4 * 0.3 = 4 and 1 -> (4 + 2) / 5 = 1.2 log(2B - 1).
+    log_keys = np.log(2 * TINY["batch_size"] - 1)
+    assert det.training_health_["net"]["chance"] == pytest.approx(1.5 * log_keys)
+    assert det41.training_health_["net"]["chance"] == pytest.approx(1.2 * log_keys)
+    assert det.anomaly_map(images[1000:1004]).shape == (4, 8, 8)
+    with pytest.raises(ValueError, match="feature_grid needs one entry per scale"):
+        AnoMemDetector(**{**TINY, "feature_grid": (2,)}).fit(X)
