@@ -32,7 +32,9 @@ the harness's training subset): it fits the quick profile once per class
 and seed, then scores every variant of :data:`RESCORE` through
 ``recalibrate`` on the same networks, since these parameters do not touch
 training. It writes ``puzzle_tables_v_vi_cifar10_dev_val.{md,csv}`` (with
-``--grid combinations``, :data:`RESCORE_COMBINATIONS`, ``..._combinations``).
+``--grid combinations``, :data:`RESCORE_COMBINATIONS`, ``..._combinations``; with
+``--grid cues`` the quick profile alone, with the AUROC of each cue by itself and of
+the fusion without it, ``..._cues``).
 """
 
 from __future__ import annotations
@@ -96,7 +98,10 @@ RESCORE_COMBINATIONS = {
                                                "tint_score": "error"},
     "mahalanobis + 25th percentile + tint error": {"fusion": 25, "tint_score": "error"},
 }
-RESCORE_GRIDS = {"tables": RESCORE, "combinations": RESCORE_COMBINATIONS}
+#: The quick profile alone (``rescore --grid cues``: only its per-cue AUROC columns).
+RESCORE_CUES = {"quick profile": {}}
+RESCORE_GRIDS = {"tables": RESCORE, "combinations": RESCORE_COMBINATIONS,
+                 "cues": RESCORE_CUES}
 STUDIES = {"table_vii": TABLE_VII, "table_v": TABLE_V, "table_vi": TABLE_VI,
            "optimizer": OPTIMIZER}
 
@@ -153,13 +158,51 @@ def _cache_outputs(det):
     return cache
 
 
+def _cue_scores(det, X):
+    """Each cue's standardised image score ``(n, n_tasks)`` (NaN where a cue has none, as a
+    grey image for the tint) and the task names: what the fusion of §V combines."""
+    import torch
+
+    from skssad.fusion import fuse, standardise
+
+    scorer = det.scorer_
+    order = [t for t in scorer.tasks if t in scorer.task_stats]
+
+    def fn(x):
+        values = scorer.scores(det._raw(x))["values"]
+        per_task = standardise({t: fuse(values[t], det.fusion, 1) for t in order},
+                               scorer.task_stats)
+        return torch.stack([per_task[t] for t in order], 1).double()
+
+    return det._map_chunks(det._input_store(X, reset=False), fn).numpy(), order
+
+
+def _cue_columns(det, X_test, labels):
+    """AUROC of each cue alone and of the fusion without it (the reason behind Table VII)."""
+    from skssad.metrics import anomaly_auroc
+
+    cues, order = _cue_scores(det, X_test)
+    fuse_np = {"mean": np.nanmean, "median": np.nanmedian}.get(det.fusion)
+    if fuse_np is None:
+        def fuse_np(a, axis):
+            return np.nanpercentile(a, det.fusion, axis=axis)
+    out = {}
+    for i, t in enumerate(order):
+        out[f"auroc_{t}_alone"] = anomaly_auroc(labels, np.nan_to_num(cues[:, i]))
+        if len(order) > 1:
+            rest = np.delete(cues, i, axis=1)
+            with np.errstate(all="ignore"):
+                fused = np.nan_to_num(fuse_np(rest, axis=1))
+            out[f"auroc_without_{t}"] = anomaly_auroc(labels, fused)
+    return out
+
+
 def _rescore(args):
     """Tables V and VI by ``recalibrate`` on Table VII's validation split."""
     from sklearn.base import clone
-    from sklearn.utils import check_random_state
 
     from benchmarks.one_vs_all import build_detector
-    from skssad.benchmark import stratified_subsample
+    from skssad.benchmark import stratified_subsample, training_subset
     from skssad.detectors._puzzle_tint_color import SCORING_PARAMS
     from skssad.metrics import anomaly_auroc, apcer_at_bpcer, equal_error_rate
 
@@ -179,9 +222,7 @@ def _rescore(args):
     rep = None
     for seed in args.seeds:
         for c in args.classes:
-            idx = np.flatnonzero(data.y_train == c)
-            if max_train is not None and len(idx) > max_train:
-                idx = np.sort(check_random_state(0).choice(idx, max_train, replace=False))
+            idx, _ = training_subset(data.y_train, c, max_train=max_train, random_state=0)
             X = data.X_train[idx]
             det = clone(est).set_params(random_state=seed)
             t0 = time.perf_counter()
@@ -205,8 +246,10 @@ def _rescore(args):
                        "recalibrate_seconds": t1 - t0, "score_seconds": t2 - t1,
                        "network_outputs": "computed" if not params or det.ood == "odin"
                        else "cached", "n_train": len(X), "n_test": len(y_test)}
+                if not params and args.grid == "cues":
+                    row.update(_cue_columns(det, X_test, labels))
                 part = table_vii / f"class_{c}_seed_{seed}.npz"
-                if not params and part.exists():
+                if not params and part.exists() and args.grid != "cues":
                     # the quick profile must reproduce Table VII's full-method scores
                     row["max_abs_diff_vs_table_vii"] = float(np.abs(
                         np.load(part)["scores"] - scores.astype(np.float32)).max())
@@ -253,6 +296,13 @@ def _rescore_report(args, data, est, max_train, rows):
     rep.table("per class and seed", df)
     rep.table("summary", summary, csv=False, caption=(
         "Mean over the classes per seed, then mean and std (ddof=0) over the seeds."))
+    cue_cols = [c for c in df.columns if c.startswith("auroc_") and c != "auroc"]
+    if cue_cols:
+        cues = df.groupby("normal_class")[["auroc", *cue_cols]].mean()
+        cues.loc["mean"] = cues.mean()
+        rep.table("cues", cues.reset_index(), csv=False, caption=(
+            "The quick profile's fused AUROC, each cue's standardised score alone, and the "
+            "fusion without that cue (same fits, mean over seeds)."))
     return rep
 
 
