@@ -33,8 +33,8 @@ and seed, then scores every variant of :data:`RESCORE` through
 ``recalibrate`` on the same networks, since these parameters do not touch
 training. It writes ``puzzle_tables_v_vi_cifar10_dev_val.{md,csv}`` (with
 ``--grid combinations``, :data:`RESCORE_COMBINATIONS`, ``..._combinations``; with
-``--grid cues`` the quick profile alone, with the AUROC of each cue by itself and of
-the fusion without it, ``..._cues``).
+``--grid cues`` the quick profile, with the AUROC of each cue by itself and of
+the fusion without it, and fused over the tasks by their median, ``..._cues``).
 """
 
 from __future__ import annotations
@@ -98,8 +98,10 @@ RESCORE_COMBINATIONS = {
                                                "tint_score": "error"},
     "mahalanobis + 25th percentile + tint error": {"fusion": 25, "tint_score": "error"},
 }
-#: The quick profile alone (``rescore --grid cues``: only its per-cue AUROC columns).
-RESCORE_CUES = {"quick profile": {}}
+#: ``rescore --grid cues``: the quick profile with its per-cue AUROC columns, and the
+#: median over the standardised task scores (one cue near chance moves it less).
+RESCORE_CUES = {"quick profile": {}, "task_fusion=median": {"task_fusion": "median"},
+                "task_fusion=25th percentile": {"task_fusion": 25}}
 RESCORE_GRIDS = {"tables": RESCORE, "combinations": RESCORE_COMBINATIONS,
                  "cues": RESCORE_CUES}
 STUDIES = {"table_vii": TABLE_VII, "table_v": TABLE_V, "table_vi": TABLE_VI,

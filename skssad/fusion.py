@@ -94,13 +94,15 @@ def fuse_tasks(scores: dict, order, fusion="median") -> torch.Tensor:
 
 
 def combine_tasks(values: dict, scheme: str = "standardised", fusion="median",
-                  stats: dict | None = None, order=None) -> torch.Tensor:
+                  stats: dict | None = None, order=None, task_fusion=None) -> torch.Tensor:
     """One score per sample from each task's raw OOD scores ``values[t]`` ``(b, m_t)``.
 
     ``scheme`` is one of :data:`FUSION_SCHEMES` (module docstring);
     ``"standardised"`` needs the ``stats`` of :func:`robust_scale` of each
     task's fused training scores. ``order`` lists the tasks (default: all).
-    NaN scores are left out; a sample without any score gets 0.
+    ``task_fusion`` fuses the standardised task scores (default: ``fusion``,
+    which always fuses each task's own values). NaN scores are left out; a
+    sample without any score gets 0.
     """
     order = list(values) if order is None else [t for t in order if t in values]
     if scheme == "single":  # §V: one fusion over every raw score
@@ -112,4 +114,5 @@ def combine_tasks(values: dict, scheme: str = "standardised", fusion="median",
     if scheme != "standardised":
         raise ValueError(f"fusion_scheme must be one of {FUSION_SCHEMES}; got {scheme!r}.")
     per_task = {t: fuse(values[t], fusion, 1) for t in order}
-    return fuse_tasks(standardise(per_task, stats), order, fusion)
+    return fuse_tasks(standardise(per_task, stats), order,
+                      fusion if task_fusion is None else task_fusion)

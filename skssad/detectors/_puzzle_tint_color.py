@@ -60,7 +60,8 @@ __all__ = ["PuzzleTintColorDetector"]
 TASKS = ("puzzle", "tint", "color", "geometric")
 #: Parameters that set only the scoring statistics, the fusion and ``offset_``:
 #: :meth:`PuzzleTintColorDetector.recalibrate` applies them without retraining.
-SCORING_PARAMS = ("ood", "tint_score", "fusion", "fusion_scheme", "contamination")
+SCORING_PARAMS = ("ood", "tint_score", "fusion", "task_fusion", "fusion_scheme",
+                  "contamination")
 #: Colour bins per channel when ``color_density="bins"`` and ``n_components="auto"``.
 DEFAULT_BINS = 16
 
@@ -124,6 +125,12 @@ class PuzzleTintColorDetector(BaseDetector):
         expected colour error of the correction (Eq. 9, §III-B).
     fusion : "median", "mean" or float in [0, 100], default="median"
         Fusion function (Table VI); a number is a percentile.
+    task_fusion : "median", "mean", float in [0, 100] or None, default=None
+        With ``fusion_scheme="standardised"``, how the standardised task
+        scores are fused into the image score (and the piece scores); None
+        uses ``fusion``, which always fuses each task's own views and pieces.
+        The median over the tasks is §V's median applied at the task level:
+        one task near chance cannot move it as far as it moves the mean.
     fusion_scheme : {"standardised", "single", "task_sum"}, default="standardised"
         How tasks are combined (:mod:`skssad.fusion`): our per-task
         standardisation, §V's single fusion over all raw scores, or
@@ -215,6 +222,8 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
         "ood": [StrOptions({"mahalanobis", "softmax", "odin", "auto"})],
         "tint_score": [StrOptions({"ood", "error"})],
         "fusion": [StrOptions({"median", "mean"}), Interval(Real, 0, 100, closed="both")],
+        "task_fusion": [StrOptions({"median", "mean"}), Interval(Real, 0, 100, closed="both"),
+                        None],
         "fusion_scheme": [StrOptions(set(FUSION_SCHEMES))],
         "color_density": [StrOptions({"gmm", "bins"})],
         "n_components": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -228,8 +237,9 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
 
     def __init__(self, *, k=18, n=3, c=4, border=2, tasks="auto", puzzle="piecewise",
                  attention=True, ood="mahalanobis", tint_score="ood", fusion="median",
-                 fusion_scheme="standardised", color_density="gmm", n_components="auto",
-                 n_views="auto", shift=None, depth=16, width=4, color_width=16, dropout=0.3,
+                 task_fusion=None, fusion_scheme="standardised", color_density="gmm",
+                 n_components="auto", n_views="auto", shift=None, depth=16, width=4,
+                 color_width=16, dropout=0.3,
                  input_size=32, image_shape=None, contamination=0.1, max_epochs=15,
                  batch_size=32, lr=0.05, optimizer="sgd", weight_decay=5e-4, callbacks=None,
                  verbose=0, device="auto", precision="fp32", compile=False, random_state=None):
@@ -243,6 +253,7 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
         self.ood = ood
         self.tint_score = tint_score
         self.fusion = fusion
+        self.task_fusion = task_fusion
         self.fusion_scheme = fusion_scheme
         self.color_density = color_density
         self.n_components = n_components
@@ -400,7 +411,7 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
         self.scorer_ = PuzzleTintScorer(
             perms, self.tint_labels_, self.c, tasks=self.tasks_, puzzle=self.puzzle,
             attention=self.attention_, ood=self._ood, tint_score=self.tint_score,
-            fusion=self.fusion)
+            fusion=self.fusion, task_fusion=self.task_fusion)
         keys = [key for key, on in zip(OUTPUT_KEYS, (
             "puzzle" in self.tasks_ and self.net_ is not None, "tint" in self.tasks_,
             self.attention_, "tint" in self.tasks_, self.shift_ is not None,
@@ -420,7 +431,7 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
         """Refit the scoring statistics for the current scoring parameters, keeping the nets.
 
         After ``set_params`` of ``ood``, ``tint_score``, ``fusion``,
-        ``fusion_scheme`` or ``contamination``, refits what ``fit`` fits
+        ``task_fusion``, ``fusion_scheme`` or ``contamination``, refits what ``fit`` fits
         after training (the OOD statistics of §IV Eq. 28-30, the per-task
         standardisation and ``offset_``) on the training images, without
         retraining the networks: the scores equal those of a ``fit`` with

@@ -63,10 +63,12 @@ class PuzzleTintScorer:
         The tint task's OOD score, or Eq. (9)'s correction score.
     fusion : {"median", "mean"} or float
         Fusion over views and pieces (a float is a percentile).
+    task_fusion : {"median", "mean"}, float or None
+        Fusion of the standardised task scores (None: ``fusion``).
     """
 
     def __init__(self, perms, tint_labels, c, *, tasks, puzzle, attention, ood, tint_score,
-                 fusion):
+                 fusion, task_fusion=None):
         self.perms = np.asarray(perms)
         self.k, self.n = self.perms.shape
         self.tint_labels = tint_labels
@@ -77,6 +79,7 @@ class PuzzleTintScorer:
         self.ood = ood
         self.tint_score = tint_score
         self.fusion = fusion
+        self.task_fusion = fusion if task_fusion is None else task_fusion
         #: ODIN's temperature scaling of the softmax (Eq. 34); 1 otherwise
         self.temperature = ODIN_TEMPERATURE if ood == "odin" else 1.0
         self.ood_stats, self.task_stats, self.piece_stats = {}, {}, {}
@@ -185,9 +188,9 @@ class PuzzleTintScorer:
     def image_scores(self, raw: dict, scheme: str) -> torch.Tensor:
         """The fused image score (§V, or PuzzleGeom Eq. 3 with ``scheme="mean"``)."""
         return combine_tasks(self.scores(raw)["values"], scheme, self.fusion,
-                             self.task_stats, self.tasks)
+                             self.task_stats, self.tasks, task_fusion=self.task_fusion)
 
     def piece_scores(self, raw: dict) -> torch.Tensor:
         """Standardised piece scores fused over the tasks, ``(b, n)``."""
         pieces = standardise(self.scores(raw)["pieces"], self.piece_stats)
-        return fuse_tasks(pieces, self.tasks, self.fusion)
+        return fuse_tasks(pieces, self.tasks, self.task_fusion)

@@ -245,7 +245,8 @@ def test_same_random_state_same_scores(digits):
 
 @pytest.mark.parametrize("scoring", [
     dict(ood="softmax"), dict(ood="odin", tint_score="error"),
-    dict(fusion=25, fusion_scheme="single", contamination=0.2)])
+    dict(fusion=25, fusion_scheme="single", contamination=0.2),
+    dict(fusion="mean", task_fusion="median")])
 def test_recalibrate_scores_as_a_fit_with_the_new_scoring_params(patches, scoring):
     X, _, Xt, _ = patches
     params = dict(n=2, k=4, n_components=2, **TINY)
@@ -277,6 +278,28 @@ def test_ood_auto_is_softmax_with_tint_and_mahalanobis_on_the_puzzle_alone(patch
                                   .score_samples(test), auto)
     assert not np.array_equal(gray.set_params(ood="softmax").recalibrate(train)
                               .score_samples(test), auto)
+
+
+def test_task_fusion_fuses_the_standardised_task_scores(patches):
+    # task_fusion: each task's views and pieces are fused by `fusion` (here the mean),
+    # then the standardised task scores by `task_fusion` (the median over the 3 tasks).
+    import torch
+
+    from skssad.fusion import fuse, standardise
+
+    X, _, Xt, _ = patches
+    det = PuzzleTintColorDetector(n=2, k=4, n_components=2, fusion="mean", **TINY).fit(X)
+    assert det.tasks_ == ("puzzle", "tint", "color")
+    sc = det.scorer_
+    with torch.no_grad():
+        values = sc.scores(det._raw(det._as_tensor(Xt, reset=False)))["values"]
+    per_task = standardise({t: fuse(values[t], "mean", 1) for t in det.tasks_}, sc.task_stats)
+    cues = torch.stack([per_task[t] for t in det.tasks_], 1).double().numpy()
+    np.testing.assert_allclose(det.score_samples(Xt), np.nan_to_num(np.nanmean(cues, 1)),
+                               atol=1e-5)
+    median = det.set_params(task_fusion="median").recalibrate(X).score_samples(Xt)
+    np.testing.assert_allclose(median, np.nan_to_num(np.nanmedian(cues, 1)), atol=1e-5)
+    assert np.abs(median - np.nanmean(cues, 1)).max() > 1e-3
 
 
 def test_recalibrate_needs_a_fit_with_the_same_training_params(digits):
