@@ -302,7 +302,8 @@ def _rescore_report(args, data, est, max_train, rows):
         "Mean over the classes per seed, then mean and std (ddof=0) over the seeds."))
     cue_cols = [c for c in df.columns if c.startswith("auroc_") and c != "auroc"]
     if cue_cols:
-        cues = df.groupby("normal_class")[["auroc", *cue_cols]].mean()
+        base = df[df[cue_cols].notna().any(axis=1)]  # the fit's own scoring only
+        cues = base.groupby("normal_class")[["auroc", *cue_cols]].mean()
         cues.loc["mean"] = cues.mean()
         rep.table("cues", cues.reset_index(), csv=False, caption=(
             "The quick profile's fused AUROC, each cue's standardised score alone, and the "
