@@ -126,8 +126,8 @@ class AnoMemDetector(BaseDetector):
         at scale 4 is SimCLR's image-level one; the paper does not say which
         stem it uses, so ``(2, 1)`` is offered as that reading (ours). At CPU
         scale it did not help: cifar10-dev validation (cat / ship / truck,
-        seeds 0 1) 0.640 against 0.625, with the loss at chance, and
-        ``(4, 2)`` 0.553 (docs/detectors/anomem.rst).
+        seeds 0-2) 0.612 against 0.614, with the loss at chance, and
+        ``(4, 2)`` 0.553 (seeds 0 1; docs/detectors/anomem.rst).
     depth : int, default=18
         ResNet depth (10, 18, 34, 50).
     width : int, default=64
