@@ -161,41 +161,35 @@ def _cache_outputs(det):
 
 
 def _cue_scores(det, X):
-    """Each cue's standardised image score ``(n, n_tasks)`` (NaN where a cue has none, as a
-    grey image for the tint) and the task names: what the fusion of §V combines."""
-    import torch
-
-    from skssad.fusion import fuse, standardise
+    """Each cue's standardised image score ``{task: (n,)}`` (NaN where a cue has none, as
+    a grey image for the tint): what the ``"standardised"`` fusion combines."""
+    from skssad.fusion import task_scores
 
     scorer = det.scorer_
     order = [t for t in scorer.tasks if t in scorer.task_stats]
 
     def fn(x):
-        values = scorer.scores(det._raw(x))["values"]
-        per_task = standardise({t: fuse(values[t], det.fusion, 1) for t in order},
-                               scorer.task_stats)
-        return torch.stack([per_task[t] for t in order], 1).double()
+        per_task = task_scores(scorer.scores(det._raw(x))["values"], det.fusion,
+                               scorer.task_stats, order)
+        return tuple(per_task[t].double() for t in order)
 
-    return det._map_chunks(det._input_store(X, reset=False), fn).numpy(), order
+    out = det._map_chunks(det._input_store(X, reset=False), fn)
+    return dict(zip(order, out if isinstance(out, tuple) else (out,), strict=True))
 
 
 def _cue_columns(det, X_test, labels):
     """AUROC of each cue alone and of the fusion without it (the reason behind Table VII)."""
+    from skssad.fusion import fuse_tasks
     from skssad.metrics import anomaly_auroc
 
-    cues, order = _cue_scores(det, X_test)
-    fuse_np = {"mean": np.nanmean, "median": np.nanmedian}.get(det.fusion)
-    if fuse_np is None:
-        def fuse_np(a, axis):
-            return np.nanpercentile(a, det.fusion, axis=axis)
+    cues = _cue_scores(det, X_test)
     out = {}
-    for i, t in enumerate(order):
-        out[f"auroc_{t}_alone"] = anomaly_auroc(labels, np.nan_to_num(cues[:, i]))
-        if len(order) > 1:
-            rest = np.delete(cues, i, axis=1)
-            with np.errstate(all="ignore"):
-                fused = np.nan_to_num(fuse_np(rest, axis=1))
-            out[f"auroc_without_{t}"] = anomaly_auroc(labels, fused)
+    for t in cues:
+        out[f"auroc_{t}_alone"] = anomaly_auroc(labels, cues[t].nan_to_num().numpy())
+        rest = [u for u in cues if u != t]
+        if rest:
+            fused = fuse_tasks(cues, rest, det.scorer_.task_fusion)
+            out[f"auroc_without_{t}"] = anomaly_auroc(labels, fused.numpy())
     return out
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 __all__ = ["fuse", "check_fusion", "robust_scale", "standardise", "fuse_tasks",
-           "combine_tasks", "FUSION_SCHEMES"]
+           "task_scores", "combine_tasks", "FUSION_SCHEMES"]
 
 FUSION_SCHEMES = ("standardised", "single", "task_sum")
 
@@ -93,6 +93,12 @@ def fuse_tasks(scores: dict, order, fusion="median") -> torch.Tensor:
     return torch.nan_to_num(fuse(stacked, fusion, dim=-1), nan=0.0)
 
 
+def task_scores(values: dict, fusion, stats: dict, order) -> dict:
+    """Each task's values fused by ``fusion``, then standardised by its ``stats``:
+    the per-task scores that ``combine_tasks(scheme="standardised")`` fuses."""
+    return standardise({t: fuse(values[t], fusion, 1) for t in order}, stats)
+
+
 def combine_tasks(values: dict, scheme: str = "standardised", fusion="median",
                   stats: dict | None = None, order=None, task_fusion=None) -> torch.Tensor:
     """One score per sample from each task's raw OOD scores ``values[t]`` ``(b, m_t)``.
@@ -113,6 +119,5 @@ def combine_tasks(values: dict, scheme: str = "standardised", fusion="median",
         return torch.nan_to_num(sums.nanmean(1))
     if scheme != "standardised":
         raise ValueError(f"fusion_scheme must be one of {FUSION_SCHEMES}; got {scheme!r}.")
-    per_task = {t: fuse(values[t], fusion, 1) for t in order}
-    return fuse_tasks(standardise(per_task, stats), order,
+    return fuse_tasks(task_scores(values, fusion, stats, order), order,
                       fusion if task_fusion is None else task_fusion)
