@@ -102,8 +102,17 @@ RESCORE_COMBINATIONS = {
 #: median over the standardised task scores (one cue near chance moves it less).
 RESCORE_CUES = {"quick profile": {}, "task_fusion=median": {"task_fusion": "median"},
                 "task_fusion=25th percentile": {"task_fusion": 25}}
+#: ``rescore --grid ood_mix``: both OOD functions of Table V on the same fits, then every
+#: per-task mix of them (each task's scores are standardised on their own, so a mix is
+#: what a per-task ``ood`` would score), in :data:`OOD_MIXES` rows.
+RESCORE_OOD_MIX = {"quick profile": {}, "ood=mahalanobis": {"ood": "mahalanobis"}}
+#: per-task OOD mixes of ``--grid ood_mix``: row name -> {task: variant of RESCORE_OOD_MIX}
+OOD_MIXES = {
+    "puzzle softmax + tint mahalanobis": {"puzzle": "quick profile", "tint": "ood=mahalanobis"},
+    "puzzle mahalanobis + tint softmax": {"puzzle": "ood=mahalanobis", "tint": "quick profile"},
+}
 RESCORE_GRIDS = {"tables": RESCORE, "combinations": RESCORE_COMBINATIONS,
-                 "cues": RESCORE_CUES}
+                 "cues": RESCORE_CUES, "ood_mix": RESCORE_OOD_MIX}
 STUDIES = {"table_vii": TABLE_VII, "table_v": TABLE_V, "table_vi": TABLE_VI,
            "optimizer": OPTIMIZER}
 
@@ -177,12 +186,12 @@ def _cue_scores(det, X):
     return dict(zip(order, out if isinstance(out, tuple) else (out,), strict=True))
 
 
-def _cue_columns(det, X_test, labels):
+def _cue_columns(det, X_test, labels, cues=None):
     """AUROC of each cue alone and of the fusion without it (the reason behind Table VII)."""
     from skssad.fusion import fuse_tasks
     from skssad.metrics import anomaly_auroc
 
-    cues = _cue_scores(det, X_test)
+    cues = _cue_scores(det, X_test) if cues is None else cues
     out = {}
     for t in cues:
         out[f"auroc_{t}_alone"] = anomaly_auroc(labels, cues[t].nan_to_num().numpy())
@@ -190,6 +199,27 @@ def _cue_columns(det, X_test, labels):
         if rest:
             fused = fuse_tasks(cues, rest, det.scorer_.task_fusion)
             out[f"auroc_without_{t}"] = anomaly_auroc(labels, fused.numpy())
+    return out
+
+
+def _ood_mix_rows(det, cue_sets, labels, last):
+    """Rows of :data:`OOD_MIXES`: each task's standardised score from the named variant,
+    the other tasks from the quick profile, fused as the detector fuses them."""
+    from skssad.fusion import fuse_tasks
+    from skssad.metrics import anomaly_auroc, apcer_at_bpcer, equal_error_rate
+
+    out = []
+    for name, pick in OOD_MIXES.items():
+        cues = dict(cue_sets["quick profile"])
+        cues.update({t: cue_sets[v][t] for t, v in pick.items() if t in cues})
+        scores = fuse_tasks(cues, list(cues), det.scorer_.task_fusion).numpy()
+        out.append({**{k: last[k] for k in ("normal_class", "seed", "n_train", "n_test")},
+                    "variant": name, "params": str(pick),
+                    "auroc": anomaly_auroc(labels, scores),
+                    "eer": equal_error_rate(labels, scores),
+                    "apcer_at_5_bpcer": apcer_at_bpcer(labels, scores, 0.05),
+                    "nan_scores": int(np.isnan(scores).sum()), "fit_seconds": 0.0,
+                    "network_outputs": "mixed from the rows above"})
     return out
 
 
@@ -228,6 +258,7 @@ def _rescore(args, overrides=None):
             fit_s = time.perf_counter() - t0
             _cache_outputs(det)
             labels = np.where(y_test == c, 1, -1)
+            cue_sets = {}
             for variant, params in grid.items():
                 t0 = time.perf_counter()
                 if params:
@@ -246,14 +277,19 @@ def _rescore(args, overrides=None):
                        else "cached", "n_train": len(X), "n_test": len(y_test)}
                 if not params and args.grid == "cues":
                     row.update(_cue_columns(det, X_test, labels))
+                if args.grid == "ood_mix":
+                    cue_sets[variant] = _cue_scores(det, X_test)
+                    row.update(_cue_columns(det, X_test, labels, cue_sets[variant]))
                 part = table_vii / f"class_{c}_seed_{seed}.npz"
-                if not params and part.exists() and args.grid != "cues":
+                if not params and part.exists() and args.grid in ("tables", "combinations"):
                     # the quick profile must reproduce Table VII's full-method scores
                     row["max_abs_diff_vs_table_vii"] = float(np.abs(
                         np.load(part)["scores"] - scores.astype(np.float32)).max())
                 rows.append(row)
                 print(f"class {c} seed {seed} {variant}: AUROC {row['auroc']:.4f} "
                       f"(recalibrate {t1 - t0:.1f}s, score {t2 - t1:.1f}s)", flush=True)
+            if args.grid == "ood_mix":
+                rows.extend(_ood_mix_rows(det, cue_sets, labels, row))
             rep = _rescore_report(args, data, est, max_train, rows)
             rep.write(report.RESULTS / name)
     return rep
@@ -297,10 +333,13 @@ def _rescore_report(args, data, est, max_train, rows):
     cue_cols = [c for c in df.columns if c.startswith("auroc_") and c != "auroc"]
     if cue_cols:
         base = df[df[cue_cols].notna().any(axis=1)]  # the fit's own scoring only
-        cues = base.groupby("normal_class")[["auroc", *cue_cols]].mean()
-        cues.loc["mean"] = cues.mean()
-        rep.table("cues", cues.reset_index(), csv=False, caption=(
-            "The quick profile's fused AUROC, each cue's standardised score alone, and the "
+        parts = []
+        for variant, sub in base.groupby("variant", sort=False):
+            cues = sub.groupby("normal_class")[["auroc", *cue_cols]].mean()
+            cues.loc["mean"] = cues.mean()
+            parts.append(cues.reset_index().assign(variant=variant))
+        rep.table("cues", report.pd.concat(parts, ignore_index=True), csv=False, caption=(
+            "Per variant, the fused AUROC, each cue's standardised score alone, and the "
             "fusion without that cue (same fits, mean over seeds)."))
     return rep
 
