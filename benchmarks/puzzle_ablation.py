@@ -303,8 +303,8 @@ def _rescore_report(args, data, est, max_train, rows):
     names = data.info.get("classes", [])
     summary = report.pd.DataFrame({
         "variant": per_seed.index,
-        "mean AUROC": per_seed.mean(1).to_numpy(),
-        "std over seeds": per_seed.std(1, ddof=0).to_numpy(),
+        "mean AUROC": per_seed.mean(axis=1).to_numpy(),
+        "std over seeds": per_seed.std(axis=1, ddof=0).to_numpy(),
         **{f"seed {s}": per_seed[s].to_numpy() for s in per_seed.columns},
         **{f"{names[c] if c < len(names) else c} ({c})": per_class[c].to_numpy()
            for c in per_class.columns},
