@@ -65,6 +65,9 @@ VARIANTS = {
     # the paper's map sides: ResNet-50 at 32 px gives 2x2 after stage 3 and 1x1 after stage 4
     "in32 w8 e10 flip grid21": dict(input_size=32, flip=True, feature_grid=(2, 1)),
     "in32 w8 e10 flip grid42": dict(input_size=32, flip=True, feature_grid=(4, 2)),
+    # more negatives per anchor (SimCLR's batch size), the same 160 optimiser steps
+    "in32 w8 e20 flip b128": dict(input_size=32, flip=True, max_epochs=20, batch_size=128),
+    "in32 w8 e40 flip b256": dict(input_size=32, flip=True, max_epochs=40, batch_size=256),
 }
 
 
