@@ -236,7 +236,7 @@ def _rescore(args, overrides=None):
     data = validation_split(_load("cifar10-dev"), 0.25, 0)
     est, harness = build_detector("puzzle_tint_color", "quick")
     est.set_params(**(overrides or {}))
-    max_train = harness.get("max_train")
+    max_train = args.max_train or harness.get("max_train")
     # as skssad.benchmark.one_vs_all with random_state=0: the same scored images and,
     # for every seed, the same training subset
     test = stratified_subsample(data.y_test, args.max_test, 0)
