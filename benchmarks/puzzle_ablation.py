@@ -34,7 +34,10 @@ and seed, then scores every variant of :data:`RESCORE` through
 training. It writes ``puzzle_tables_v_vi_cifar10_dev_val.{md,csv}`` (with
 ``--grid combinations``, :data:`RESCORE_COMBINATIONS`, ``..._combinations``; with
 ``--grid cues`` the quick profile, with the AUROC of each cue by itself and of
-the fusion without it, and fused over the tasks by their median, ``..._cues``).
+the fusion without it, and fused over the tasks by their median, ``..._cues``; with
+``--grid ood_mix`` both OOD functions of Table V on the same fits, their per-cue
+AUROCs and the per-task mixes of :data:`OOD_MIXES`, ``..._ood_mix``). ``--set``
+overrides the quick profile's training parameters and ``--max-train`` its cap.
 """
 
 from __future__ import annotations
@@ -202,7 +205,7 @@ def _cue_columns(det, X_test, labels, cues=None):
     return out
 
 
-def _ood_mix_rows(det, cue_sets, labels, last):
+def _ood_mix_rows(det, cue_sets, labels, meta):
     """Rows of :data:`OOD_MIXES`: each task's standardised score from the named variant,
     the other tasks from the quick profile, fused as the detector fuses them."""
     from skssad.fusion import fuse_tasks
@@ -213,8 +216,7 @@ def _ood_mix_rows(det, cue_sets, labels, last):
         cues = dict(cue_sets["quick profile"])
         cues.update({t: cue_sets[v][t] for t, v in pick.items() if t in cues})
         scores = fuse_tasks(cues, list(cues), det.scorer_.task_fusion).numpy()
-        out.append({**{k: last[k] for k in ("normal_class", "seed", "n_train", "n_test")},
-                    "variant": name, "params": str(pick),
+        out.append({**meta, "variant": name, "params": str(pick),
                     "auroc": anomaly_auroc(labels, scores),
                     "eer": equal_error_rate(labels, scores),
                     "apcer_at_5_bpcer": apcer_at_bpcer(labels, scores, 0.05),
@@ -289,7 +291,8 @@ def _rescore(args, overrides=None):
                 print(f"class {c} seed {seed} {variant}: AUROC {row['auroc']:.4f} "
                       f"(recalibrate {t1 - t0:.1f}s, score {t2 - t1:.1f}s)", flush=True)
             if args.grid == "ood_mix":
-                rows.extend(_ood_mix_rows(det, cue_sets, labels, row))
+                rows.extend(_ood_mix_rows(det, cue_sets, labels, dict(
+                    normal_class=c, seed=seed, n_train=len(X), n_test=len(y_test))))
             rep = _rescore_report(args, data, est, max_train, rows)
             rep.write(report.RESULTS / name)
     return rep
