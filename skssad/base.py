@@ -235,9 +235,18 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         return out
 
     @property
+    def _input_side(self) -> int | None:
+        """The side the images are resized to: ``input_size`` (``None``: kept).
+
+        A detector whose ``input_size`` has options of its own (``"auto"``)
+        resolves them here, from what ``fit`` recorded (``input_shape_``).
+        """
+        return self.input_size
+
+    @property
     def _prepare(self) -> ImagePrep:
         """Raw store slice -> network input (scaled float32 at ``input_size``)."""
-        return ImagePrep(self.input_size)
+        return ImagePrep(self._input_side)
 
     def _as_tensor(self, X, *, reset: bool) -> torch.Tensor:
         """Validate ``X`` and return the whole prepared float32 ``(n, C, H, W)`` tensor.
@@ -339,7 +348,8 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         """Per-channel mean and std of the prepared store ``X`` (float64 sums, chunked)."""
         sums = self._map_chunks(X, lambda x: torch.stack(
             [x.double().sum((2, 3)), x.double().pow(2).sum((2, 3))], 1))
-        h, w = (self.input_size,) * 2 if self.input_size else X.shape[-2:]
+        side = self._input_side
+        h, w = (side,) * 2 if side else X.shape[-2:]
         n = len(X) * int(h) * int(w)
         total = sums.sum(0)
         mean = total[0] / n

@@ -90,8 +90,8 @@ REGISTRY["puzzle_tint_color"] = {
     # validation classes (0.698 here) and 0.719 on the dev test folders (0.699), but
     # input 16 costs MNIST validation 0.894 vs 0.918 (puzzle_input16_cifar10_dev_val).
     "quick": dict(k=18, n=3, c=4, border=2, tasks="auto", attention=True, ood="auto",
-                  fusion="mean", depth=10, width=2, color_width=8, input_size=32,
-                  max_epochs=10, batch_size=32, lr=0.05, n_views=4, max_train=1000),
+                  fusion="mean", depth=10, width=2, color_width=8, input_size="auto",
+                  max_epochs=20, batch_size=32, lr=0.05, n_views=4, max_train=2000),
 }
 REGISTRY["frame_permutation"] = {
     "class": "skssad.FramePermutationDetector",

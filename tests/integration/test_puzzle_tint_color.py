@@ -280,6 +280,30 @@ def test_ood_auto_is_softmax_with_tint_and_mahalanobis_on_the_puzzle_alone(patch
                               .score_samples(test), auto)
 
 
+def test_input_size_auto_is_16_on_rgb_and_32_on_grayscale(patches, digits):
+    # input_size="auto" (the quick profile): the side chosen per modality on validation
+    # splits (cifar10-dev 16, MNIST 32); a fit with it is the fit with that side.
+    X, _, Xt, _ = patches
+    params = dict(TINY, n=2, k=4, n_components=2, max_epochs=1)
+    params.pop("input_size")
+    X24 = np.repeat(np.repeat(X, 3, axis=1), 3, axis=2)[:, ::2, ::2]  # 24 px colour
+    Xt24 = np.repeat(np.repeat(Xt, 3, axis=1), 3, axis=2)[:, ::2, ::2]
+    rgb = PuzzleTintColorDetector(input_size="auto", **params).fit(X24)
+    assert rgb.input_size_ == 16 and rgb._input_hw == (16, 16)
+    np.testing.assert_array_equal(
+        rgb.score_samples(Xt24),
+        PuzzleTintColorDetector(input_size=16, **params).fit(X24).score_samples(Xt24))
+    images, labels = digits
+    train, test = images[:300][labels[:300] == 3], images[1000:1020]
+    gray = PuzzleTintColorDetector(input_size="auto", **params).fit(train)
+    assert gray.input_size_ == 32 and gray._input_hw == (32, 32)
+    np.testing.assert_array_equal(
+        gray.score_samples(test),
+        PuzzleTintColorDetector(input_size=32, **params).fit(train).score_samples(test))
+    with pytest.raises(ValueError, match="input_size"):
+        PuzzleTintColorDetector(input_size="big").fit(train)
+
+
 def test_task_fusion_fuses_the_standardised_task_scores(patches):
     # task_fusion: each task's views and pieces are fused by `fusion` (here the mean),
     # then the standardised task scores by `task_fusion` (the median over the 3 tasks).
