@@ -38,6 +38,7 @@ VARIANTS = {
     "epochs3": dict(max_epochs=3),
     "epochs5 n2000": dict(max_epochs=5, max_train=2000),
     "no-inter epochs20": dict(interpolation=False, max_epochs=20),
+    "no-inter": dict(interpolation=False),
     "n2000": dict(max_train=2000),
     "latent32": dict(latent_dim=32),
     "wider": dict(encoder_widths=(32, 64, 128), decoder_widths=(64, 32, 16)),
