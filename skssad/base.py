@@ -234,14 +234,17 @@ class BaseDetector(OutlierMixin, BaseEstimator):
             out[start:start + step] = self._to_device(images[start:start + step])
         return out
 
+    #: ``input_size="auto"``, for the detectors that offer it: the side on RGB and on
+    #: grayscale input (their docstrings give the measurements behind the two).
+    _AUTO_INPUT_SIZE: dict[str, int] | None = None
+
     @property
     def _input_side(self) -> int | None:
-        """The side the images are resized to: ``input_size`` (``None``: kept).
-
-        A detector whose ``input_size`` has options of its own (``"auto"``)
-        resolves them here, from what ``fit`` recorded (``input_shape_``).
-        """
-        return self.input_size
+        """The side the images are resized to: ``input_size`` (``None``: kept),
+        with ``"auto"`` resolved on the channels ``fit`` recorded (``input_shape_``)."""
+        if self.input_size != "auto":
+            return self.input_size
+        return self._AUTO_INPUT_SIZE["rgb" if self.input_shape_[0] == 3 else "grayscale"]
 
     @property
     def _prepare(self) -> ImagePrep:
@@ -311,6 +314,7 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         self.training_health_ = {}
         self._chance_losses = {}
         store, train, y_train = self._training_store(X, y, reset=True)
+        self.input_size_ = self._input_side
         with self._seeded(self._seed):
             self._fit_tensor(train, y_train)
             for name in self.nets_:

@@ -297,15 +297,7 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
         self.random_state = random_state
 
     # ------------------------------------------------------------------ configuration
-    @property
-    def _input_side(self):
-        if self.input_size != "auto":
-            return self.input_size
-        rgb = self.input_shape_[0] == 3
-        return self._AUTO_INPUT_SIZE["rgb" if rgb else "grayscale"]
-
     def _configure(self, X):
-        self.input_size_ = self._input_side
         C, H, W = self._prepared_shape(X)
         self._input_hw = (H, W)
         rgb = C == 3

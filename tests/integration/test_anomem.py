@@ -251,3 +251,21 @@ def test_feature_grid_pools_the_tapped_maps(digits):
     assert det.anomaly_map(images[1000:1004]).shape == (4, 8, 8)
     with pytest.raises(ValueError, match="feature_grid needs one entry per scale"):
         AnoMemDetector(**{**TINY, "feature_grid": (2,)}).fit(X)
+
+
+def test_auto_input_size_and_flip_follow_the_channels(digits):
+    # input_size="auto" / flip="auto" (the quick profile): 32 px flipped views on RGB,
+    # 16 px unflipped on grayscale (a mirrored digit is not a digit); a fit with them
+    # is the fit with the resolved values.
+    images, labels = digits
+    gray = images[:300][labels[:300] == 1]
+    rgb = np.stack([gray.reshape(-1, 8, 8)] * 3, -1)
+    params = {k: v for k, v in TINY.items() if k not in ("input_size", "flip")}
+    params["max_epochs"] = 1
+    for X, side, flip in ((rgb, 32, True), (gray, 16, False)):
+        det = AnoMemDetector(input_size="auto", flip="auto", **params).fit(X)
+        assert (det.input_size_, det.flip_) == (side, flip)
+        same = AnoMemDetector(input_size=side, flip=flip, **params).fit(X)
+        np.testing.assert_array_equal(det.score_samples(X[:20]), same.score_samples(X[:20]))
+    with pytest.raises(ValueError, match="flip"):
+        AnoMemDetector(flip="yes", **params).fit(gray)
