@@ -134,6 +134,10 @@ class BaseDetector(OutlierMixin, BaseEstimator):
     and implement ``_fit_tensor`` and ``_score_chunk``.
     """
 
+    #: ``input_size`` of a detector that declares ``_AUTO_INPUT_SIZE`` (also "auto").
+    _INPUT_SIZE_OR_AUTO = [Interval(Integral, 4, None, closed="left"), None,
+                           StrOptions({"auto"})]
+
     _parameter_constraints: dict = {
         "contamination": [Interval(Real, 0, 0.5, closed="right")],
         "image_shape": [tuple, list, None],
@@ -244,7 +248,12 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         with ``"auto"`` resolved on the channels ``fit`` recorded (``input_shape_``)."""
         if self.input_size != "auto":
             return self.input_size
-        return self._AUTO_INPUT_SIZE["rgb" if self.input_shape_[0] == 3 else "grayscale"]
+        return self._AUTO_INPUT_SIZE["rgb" if self._rgb_input else "grayscale"]
+
+    @property
+    def _rgb_input(self) -> bool:
+        """Whether the images seen in fit have three (colour) channels."""
+        return self.input_shape_[0] == 3
 
     @property
     def _prepare(self) -> ImagePrep:

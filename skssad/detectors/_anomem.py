@@ -157,7 +157,7 @@ class AnoMemDetector(BaseDetector):
         settings were chosen on cifar10-dev (docs/detectors/anomem.rst).
     image_shape, contamination, max_epochs, batch_size, lr, optimizer, \
 weight_decay, callbacks, verbose, device, random_state
-        As in :class:`~skssad.base.BaseDetector` (defaults: input 32, 20 epochs,
+        As in :class:`~skssad.base.BaseDetector` (defaults: 20 epochs,
         batch 64, lr 0.05, SGD Nesterov, cosine annealing).
     precision : {"fp32", "bf16", "fp16"}, default="fp32"
         Mixed precision of training and scoring (``torch.autocast``;
@@ -247,7 +247,7 @@ weight_decay, callbacks, verbose, device, random_state
         "supervised_lr": [Interval(Real, 0, None, closed="neither")],
         "crop_scale": [tuple, list],
         "flip": ["boolean", StrOptions({"auto"})],
-        "input_size": [Interval(Integral, 4, None, closed="left"), None, StrOptions({"auto"})],
+        "input_size": BaseDetector._INPUT_SIZE_OR_AUTO,
     }
 
     #: ``input_size="auto"``: 32 on RGB, 16 on grayscale (see the docstring).
@@ -354,7 +354,7 @@ weight_decay, callbacks, verbose, device, random_state
         use_memory = self.memory == "hopfield"
         criterion = ContrastedMemoryLoss(self.tau, self.lambda_v, self.scale_weights_,
                                          self.sampling_ratio, use_memory=use_memory)
-        self.flip_ = self.input_shape_[0] == 3 if self.flip == "auto" else bool(self.flip)
+        self.flip_ = self._rgb_input if self.flip == "auto" else bool(self.flip)
         task = ContrastiveTask(self.crop_scale, flip=self.flip_, negatives=self.negatives)
         callbacks = self._net_callbacks("net")
         if use_memory and self.memory_warmup:

@@ -166,8 +166,8 @@ class PuzzleTintColorDetector(BaseDetector):
         ``input_size_``.
     image_shape, contamination, max_epochs, batch_size, lr, optimizer, \
 weight_decay, callbacks, verbose, device, precision, compile, random_state
-        As in :class:`GeometricTransformDetector` (defaults 32, None, 0.1, 15,
-        32, 0.05, "sgd", 5e-4, None, 0, "auto", "fp32", False, None);
+        As in :class:`GeometricTransformDetector` (defaults None, 0.1, 15, 32,
+        0.05, "sgd", 5e-4, None, 0, "auto", "fp32", False, None);
         ``max_epochs`` is per network, and each network gets its own copy of
         ``callbacks``.
 
@@ -247,7 +247,7 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
         "width": [Interval(Integral, 1, None, closed="left")],
         "color_width": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "input_size": [Interval(Integral, 4, None, closed="left"), None, StrOptions({"auto"})],
+        "input_size": BaseDetector._INPUT_SIZE_OR_AUTO,
     }
 
     #: ``input_size="auto"``: the side for RGB and for grayscale input (see the docstring).
