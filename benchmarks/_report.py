@@ -283,6 +283,26 @@ def config(estimator) -> dict:
     return {"estimator": type(estimator).__name__, **out}
 
 
+def already_fitted(rows: list, match: dict, estimator) -> bool:
+    """For the selection scripts that resume: whether a row of ``rows`` whose
+    columns equal ``match`` was fitted with ``estimator``'s configuration.
+
+    A matching row fitted with another configuration (a profile changed
+    since, so its "quick" is not today's) is dropped from ``rows`` and
+    reported, so the fit runs again instead of being resumed under a name
+    that no longer describes it.
+    """
+    want = json.dumps(config(estimator), sort_keys=True)
+    hits = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+    if any(r.get("config") == want for r in hits):
+        return True
+    for r in hits:
+        rows.remove(r)
+        print(f"refitting {match}: the stored row was fitted with another configuration",
+              flush=True)
+    return False
+
+
 def add_fit_row(rows: list, row: dict, estimator, **provenance) -> dict:
     """Append one fit's ``row`` to ``rows`` with ``provenance``, the date and the
     estimator's configuration (JSON), and print it (rounded, without the configuration).

@@ -73,7 +73,6 @@ def main(argv=None) -> None:
     rows = ([{k: v for k, v in r.items() if k not in prov}
              for r in pd.read_csv(csv).to_dict("records")]
             if pd.io.common.file_exists(csv) else [])
-    done = {(r["normal_class"], r["variant"], r["seed"]) for r in rows}
     run = dict(run_command=report.command_line(), run_git=report.git_sha())
 
     def write():
@@ -106,10 +105,11 @@ def main(argv=None) -> None:
         labels = np.where(yv == c, 1, -1)
         for vname in a.variants:
             for seed in a.seeds:
-                if (c, vname, seed) in done:
-                    continue
                 kw = dict(VARIANTS[vname])
                 det, harness = report.make("igd", "quick", random_state=seed, **kw)
+                if report.already_fitted(rows, dict(normal_class=c, variant=vname, seed=seed),
+                                         det):
+                    continue
                 idx, _ = training_subset(data.y_train, c, max_train=harness.get("max_train"),
                                          random_state=seed)
                 t0 = time.perf_counter()

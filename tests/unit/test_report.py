@@ -63,6 +63,22 @@ def test_add_fit_row_keeps_provenance_and_configuration(capsys):
     assert "0.1235" in printed and "config" not in printed
 
 
+def test_already_fitted_resumes_only_the_same_configuration(capsys):
+    est, _ = report.make("iforest", n_estimators=7)
+    rows = []
+    report.add_fit_row(rows, {"normal_class": 3, "variant": "quick", "auroc": 0.9}, est)
+    # resumed through a CSV, as the selection scripts do
+    rows = pd.DataFrame(rows).to_dict("records")
+    key = dict(normal_class=3, variant="quick")
+    assert report.already_fitted(rows, key, est)
+    assert not report.already_fitted(rows, dict(normal_class=4, variant="quick"), est)
+    assert len(rows) == 1
+    # the profile changed since: the stale row goes and the fit runs again
+    changed, _ = report.make("iforest", n_estimators=8)
+    assert not report.already_fitted(rows, key, changed)
+    assert rows == [] and "another configuration" in capsys.readouterr().out
+
+
 def test_run_grid_labels_every_row():
     calls = []
 
