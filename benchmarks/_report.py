@@ -225,16 +225,18 @@ def make(name: str, profile: str = "quick", *, random_state: int | None = 0,
     there works here unchanged), baselines those of
     ``skssad.baselines.BASELINES``. ``overrides`` are constructor parameters
     on top of the profile; the harness settings (``max_train``) come from
-    the profile and may be overridden too.
+    the profile and may be overridden too; ``ensemble=k`` (1: none) sets the
+    profile's seed ensemble.
     """
     from skssad import profiles
     from skssad.baselines import BASELINES, make_baseline
 
-    harness_keys = {"max_train"}
+    harness_keys = {"max_train", "ensemble"}
     harness = {k: overrides.pop(k) for k in list(overrides) if k in harness_keys}
     if name in profiles.DETECTORS:
         _, defaults = profiles.profile_settings(name, profile)
-        est = profiles.make_detector(name, profile, random_state=random_state, **overrides)
+        est = profiles.make_detector(name, profile, random_state=random_state,
+                                     ensemble=harness.get("ensemble"), **overrides)
         return est, {**defaults, **harness}
     if name in BASELINES:
         return make_baseline(name, profile, random_state=random_state, **overrides), harness

@@ -83,7 +83,8 @@ def _accepted(name: str) -> set:
 
     if name not in profiles.DETECTORS:
         return set()
-    return set(profiles.detector_class(name)._get_param_names())
+    # "ensemble" (the profile's seed ensemble, 1: none) applies to every detector
+    return {*profiles.detector_class(name)._get_param_names(), "ensemble"}
 
 
 def parse_set(items: list[str] | None) -> dict:

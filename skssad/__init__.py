@@ -28,6 +28,7 @@ _LAZY = {
     "UniformRetrievalWarning": ".nets.anomem",
     "ThresholdedDetector": ".thresholds",
     "OnnxDetector": ".export",
+    "SeedEnsemble": ".ensemble",
 }
 
 __all__ = [*_LAZY, "__version__"]

@@ -134,9 +134,11 @@ class BaseDetector(OutlierMixin, BaseEstimator):
     and implement ``_fit_tensor`` and ``_score_chunk``.
     """
 
-    #: ``input_size`` of a detector that declares ``_AUTO_INPUT_SIZE`` (also "auto").
+    #: ``input_size`` / ``max_epochs`` of a detector that declares them in ``_AUTO``
+    #: (they also take "auto").
     _INPUT_SIZE_OR_AUTO = [Interval(Integral, 4, None, closed="left"), None,
                            StrOptions({"auto"})]
+    _MAX_EPOCHS_OR_AUTO = [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})]
 
     _parameter_constraints: dict = {
         "contamination": [Interval(Real, 0, 0.5, closed="right")],
@@ -238,17 +240,28 @@ class BaseDetector(OutlierMixin, BaseEstimator):
             out[start:start + step] = self._to_device(images[start:start + step])
         return out
 
-    #: ``input_size="auto"``, for the detectors that offer it: the side on RGB and on
-    #: grayscale input (their docstrings give the measurements behind the two).
-    _AUTO_INPUT_SIZE: dict[str, int] | None = None
+    #: The parameters a detector lets take "auto", and their values on RGB and on
+    #: grayscale input, e.g. ``{"input_size": {"rgb": 16, "grayscale": 32}}`` (the
+    #: detectors' docstrings give the measurements behind each pair).
+    _AUTO: dict[str, dict[str, int]] = {}
+
+    def _resolved(self, name: str):
+        """Parameter ``name``, with ``"auto"`` resolved on the channels ``fit``
+        recorded (``input_shape_``) through ``_AUTO``."""
+        value = getattr(self, name)
+        if value != "auto":
+            return value
+        return self._AUTO[name]["rgb" if self._rgb_input else "grayscale"]
 
     @property
     def _input_side(self) -> int | None:
-        """The side the images are resized to: ``input_size`` (``None``: kept),
-        with ``"auto"`` resolved on the channels ``fit`` recorded (``input_shape_``)."""
-        if self.input_size != "auto":
-            return self.input_size
-        return self._AUTO_INPUT_SIZE["rgb" if self._rgb_input else "grayscale"]
+        """The side the images are resized to: ``input_size`` (``None``: kept)."""
+        return self._resolved("input_size")
+
+    @property
+    def _epochs(self) -> int:
+        """The epochs each pretext net trains: ``max_epochs``."""
+        return int(self._resolved("max_epochs"))
 
     @property
     def _rgb_input(self) -> bool:
@@ -324,6 +337,7 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         self._chance_losses = {}
         store, train, y_train = self._training_store(X, y, reset=True)
         self.input_size_ = self._input_side
+        self.max_epochs_ = self._epochs
         with self._seeded(self._seed):
             self._fit_tensor(train, y_train)
             for name in self.nets_:
@@ -518,7 +532,7 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         **overrides
             Any other :func:`build_pretext_net` argument.
         """
-        params = dict(max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
+        params = dict(max_epochs=self._epochs, batch_size=self.batch_size, lr=self.lr,
                       optimizer=self.optimizer, weight_decay=self.weight_decay,
                       verbose=self.verbose, device=self.device_, schedule=schedule,
                       seed=self._seed + len(self.nets_),

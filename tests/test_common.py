@@ -1,7 +1,7 @@
 """scikit-learn's estimator checks, run centrally for every registered detector.
 
 Detectors come from the one registry, ``skssad.profiles``, in their
-``tiny`` profile. No check is skipped by tags or marked as an expected
+``tiny`` profile, and the seed ensemble around a fast seeded detector. No check is skipped by tags or marked as an expected
 failure.
 """
 
@@ -10,11 +10,15 @@ import inspect
 import sys
 
 import pytest
+from sklearn.ensemble import IsolationForest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from skssad.ensemble import SeedEnsemble
 from skssad.profiles import REGISTRY, all_detectors, make_detector
 
 ESTIMATORS = [make_detector(name, "tiny") for name in sorted(REGISTRY)]
+# the seed ensemble of skssad.ensemble, around a fast seeded detector
+ESTIMATORS.append(SeedEnsemble(IsolationForest(n_estimators=10), n_members=2, random_state=0))
 
 
 @parametrize_with_checks(ESTIMATORS)

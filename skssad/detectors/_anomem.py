@@ -250,8 +250,8 @@ weight_decay, callbacks, verbose, device, random_state
         "input_size": BaseDetector._INPUT_SIZE_OR_AUTO,
     }
 
-    #: ``input_size="auto"``: 32 on RGB, 16 on grayscale (see the docstring).
-    _AUTO_INPUT_SIZE = {"rgb": 32, "grayscale": 16}
+    #: "auto" values on RGB / grayscale input (see the docstring).
+    _AUTO = {"input_size": {"rgb": 32, "grayscale": 16}}
 
     def __init__(self, *, scales=(3, 4), n_memory=(512, 256), beta=2.0, n_retrieval_steps=3,
                  normalize="layer", sampling_ratio=(0.3, 1.0), tau=0.1, lambda_v=0.05,
@@ -358,9 +358,9 @@ weight_decay, callbacks, verbose, device, random_state
         task = ContrastiveTask(self.crop_scale, flip=self.flip_, negatives=self.negatives)
         callbacks = self._net_callbacks("net")
         if use_memory and self.memory_warmup:
-            if self.memory_warmup >= self.max_epochs:
+            if self.memory_warmup >= self._epochs:
                 raise ValueError(f"memory_warmup ({self.memory_warmup}) must be below "
-                                 f"max_epochs ({self.max_epochs}): the memory never trains.")
+                                 f"max_epochs ({self._epochs}): the memory never trains.")
             start = lambda X_, y_: self._patterns_from_data(  # noqa: E731
                 self.net_.module_, self._normal_store(X_, y_.cpu().numpy()))
             callbacks = [("memory_warmup", MemoryWarmup(self.memory_warmup, start)), *callbacks]

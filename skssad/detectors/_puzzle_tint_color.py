@@ -250,8 +250,8 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
         "input_size": BaseDetector._INPUT_SIZE_OR_AUTO,
     }
 
-    #: ``input_size="auto"``: the side for RGB and for grayscale input (see the docstring).
-    _AUTO_INPUT_SIZE = {"rgb": 16, "grayscale": 32}
+    #: "auto" values on RGB / grayscale input (see the docstring).
+    _AUTO = {"input_size": {"rgb": 16, "grayscale": 32}}
 
     def __init__(self, *, k=18, n=3, c=4, border=2, tasks="auto", puzzle="piecewise",
                  attention=True, ood="mahalanobis", tint_score="ood", fusion="median",
@@ -323,7 +323,7 @@ weight_decay, callbacks, verbose, device, precision, compile, random_state
         tint = "tint" in self.tasks_
         self.tint_labels_ = rng.randint(self.c, size=(self.k_, self._layout.n)) if tint else None
         self.attention_ = bool(self.attention and tint)
-        self.n_views_ = (views_per_epoch(self._layout.n, len(X), self.max_epochs, self.k_)
+        self.n_views_ = (views_per_epoch(self._layout.n, len(X), self._epochs, self.k_)
                          if self.n_views == "auto" else int(self.n_views))
         self.shift_ = None
         if "geometric" in self.tasks_:
