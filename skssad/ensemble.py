@@ -109,7 +109,8 @@ class SeedEnsemble(OutlierMixin, BaseEstimator):
         self.members_ = [clone(self.estimator).set_params(random_state=int(s)).fit(X, y)
                          for s in seeds]
         known = None if y is None else np.asarray(y) == -1
-        normal = X if known is None or not known.any() else _safe_indexing(X, np.flatnonzero(~known))
+        normal = (X if known is None or not known.any()
+                  else _safe_indexing(X, np.flatnonzero(~known)))
         raw = np.stack([m.score_samples(normal) for m in self.members_])
         q25, self.center_, q75 = np.percentile(raw, [25, 50, 75], axis=1)
         spread = np.where(q75 - q25 > 0, q75 - q25, raw.std(1))

@@ -1,8 +1,8 @@
 """scikit-learn's estimator checks, run centrally for every registered detector.
 
 Detectors come from the one registry, ``skssad.profiles``, in their
-``tiny`` profile, and the seed ensemble around a fast seeded detector. No check is skipped by tags or marked as an expected
-failure.
+``tiny`` profile, and the seed ensemble around a fast seeded detector. No
+check is skipped by tags or marked as an expected failure.
 """
 
 import ast

@@ -269,3 +269,20 @@ def test_auto_input_size_and_flip_follow_the_channels(digits):
         np.testing.assert_array_equal(det.score_samples(X[:20]), same.score_samples(X[:20]))
     with pytest.raises(ValueError, match="flip"):
         AnoMemDetector(flip="yes", **params).fit(gray)
+
+
+def test_auto_epochs_follow_the_channels(digits, monkeypatch):
+    # max_epochs="auto" (the quick profile: 10 on RGB, 40 on grayscale, resolved by the
+    # base like input_size); small values here keep the test fast.
+    assert AnoMemDetector._AUTO["max_epochs"] == {"rgb": 10, "grayscale": 40}
+    monkeypatch.setattr(AnoMemDetector, "_AUTO", {**AnoMemDetector._AUTO,
+                                                  "max_epochs": {"rgb": 1, "grayscale": 2}})
+    images, labels = digits
+    gray = images[:200][labels[:200] == 1]
+    rgb = np.stack([gray.reshape(-1, 8, 8)] * 3, -1)
+    params = {**TINY, "max_epochs": "auto"}
+    for X, epochs in ((rgb, 1), (gray, 2)):
+        det = AnoMemDetector(**params).fit(X)
+        assert det.max_epochs_ == epochs and len(det.net_.history) == epochs
+    with pytest.raises(ValueError, match="max_epochs"):
+        AnoMemDetector(**{**TINY, "max_epochs": "many"}).fit(gray)
