@@ -218,25 +218,26 @@ def _names() -> tuple[list[str], list[str]]:
 
 
 def make(name: str, profile: str = "quick", *, random_state: int | None = 0,
-         **overrides) -> tuple[Any, dict]:
+         ensemble: int | None = 1, **overrides) -> tuple[Any, dict]:
     """``(estimator, harness settings)`` of a detector or baseline named ``name``.
 
     Detector names are those of ``skssad.profiles`` (so a detector added
     there works here unchanged), baselines those of
     ``skssad.baselines.BASELINES``. ``overrides`` are constructor parameters
     on top of the profile; the harness settings (``max_train``) come from
-    the profile and may be overridden too; ``ensemble=k`` (1: none) sets the
-    profile's seed ensemble.
+    the profile and may be overridden too. ``ensemble`` is 1 by default: the
+    studies look inside one fit; ``None`` takes the profile's seed ensemble
+    (what ``one_vs_all`` measures), ``k`` a ``k``-fit ensemble.
     """
     from skssad import profiles
     from skssad.baselines import BASELINES, make_baseline
 
-    harness_keys = {"max_train", "ensemble"}
+    harness_keys = {"max_train"}
     harness = {k: overrides.pop(k) for k in list(overrides) if k in harness_keys}
     if name in profiles.DETECTORS:
         _, defaults = profiles.profile_settings(name, profile)
         est = profiles.make_detector(name, profile, random_state=random_state,
-                                     ensemble=harness.get("ensemble"), **overrides)
+                                     ensemble=ensemble, **overrides)
         return est, {**defaults, **harness}
     if name in BASELINES:
         return make_baseline(name, profile, random_state=random_state, **overrides), harness

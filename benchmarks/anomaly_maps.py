@@ -48,7 +48,7 @@ def run(names, textures, profile: str, size: int, n_train: int, n_test: int,
         overrides = dict(device="cpu", random_state=seed, input_size=size)
         if epochs is not None:
             overrides["max_epochs"] = epochs
-        det = make_detector(name, profile, **overrides)
+        det = make_detector(name, profile, ensemble=1, **overrides)
         own = getattr(det, "anomaly_map", None)
         # GeometricTransformDetector's own anomaly_map is the occlusion map and takes its
         # window; a map without a window argument is native to the method (IGD, AnoMem).

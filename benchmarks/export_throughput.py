@@ -68,7 +68,8 @@ def run(names, profile: str, n_train: int, n_score: int, epochs: int, threads: i
     torch.set_num_threads(threads)
     rows = []
     for name in names:
-        det = make_detector(name, profile, max_epochs=epochs, device="cpu", random_state=0)
+        det = make_detector(name, profile, max_epochs=epochs, device="cpu", random_state=0,
+                            ensemble=1)
         if name in VIDEO:  # frames at the input size; trained on one motion, scored on another
             side = det.input_size or 16
             X_train = _videos(n_train, 0, 0, n_frames, side)

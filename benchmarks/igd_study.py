@@ -134,7 +134,7 @@ def run_one_vs_all(args, argv) -> None:
     _, harness = profile_settings("igd", "quick")
     max_train = args.max_train if args.max_train is not None else harness.get("max_train")
     max_test = args.max_test if args.part != "digits" else None
-    det = make_detector("igd", "quick", random_state=args.seed, **args.overrides)
+    det = make_detector("igd", "quick", random_state=args.seed, ensemble=1, **args.overrides)
     t0 = time.perf_counter()
     df = one_vs_all(det, Xtr, ytr, Xte, yte, classes=args.classes, max_train=max_train,
                     max_test=max_test, random_state=args.seed, verbose=1)
@@ -162,7 +162,7 @@ def run_ablation(args, argv) -> None:
     t_all = time.perf_counter()
     seeds = args.seeds or [args.seed]
     for label, kw in ABLATION:
-        det = make_detector("igd", "quick", **{**args.overrides, **kw})
+        det = make_detector("igd", "quick", ensemble=1, **{**args.overrides, **kw})
         t0 = time.perf_counter()
         df = one_vs_all(det, Xtr, ytr, Xte, yte, classes=args.classes, max_train=max_train,
                         max_test=max_test, random_state=args.seed, seeds=seeds, verbose=1)
@@ -180,7 +180,7 @@ def run_ablation(args, argv) -> None:
     per = df.pivot_table(index="normal_class", columns="variant", values="auroc")
     per = per[[label for label, _ in ABLATION]].reset_index()
     wall = time.perf_counter() - t_all
-    base = make_detector("igd", "quick", random_state=args.seed, **args.overrides)
+    base = make_detector("igd", "quick", random_state=args.seed, ensemble=1, **args.overrides)
     rep = _report(f"IGD ablation (Table 5, without KD) on {args.dataset}, quick profile",
                   argv, seeds, [
         f"Data: {desc}; max_train={max_train}"
@@ -247,7 +247,7 @@ def _texture_igd(args, texture, d, rows):
     # §4.2's augmentation: random horizontal flips (here: the flipped copies added)
     train = np.concatenate([d.train, d.train[:, :, ::-1]])
     extra = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
-    det = make_detector("igd", "quick", random_state=args.seed,
+    det = make_detector("igd", "quick", random_state=args.seed, ensemble=1,
                         **{**TEXTURE_OVERRIDES, **extra, **args.overrides})
     t0 = time.perf_counter()
     det.fit(train)

@@ -107,7 +107,7 @@ def _child(spec: dict) -> dict:
     warm = small[: max(len(small) // 4, 2)]
 
     def build():
-        return profiles.make_detector(name, spec["profile"], random_state=0,
+        return profiles.make_detector(name, spec["profile"], random_state=0, ensemble=1,
                                       **spec["overrides"])
 
     det = build()

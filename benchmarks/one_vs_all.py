@@ -74,7 +74,9 @@ def build_detector(name: str, profile: str, overrides: dict | None = None):
     them.
     """
     extra = {k: v for k, v in (overrides or {}).items() if k in _accepted(name)}
-    return report.make(name, profile, random_state=0, **extra)
+    # the profile's seed ensemble unless --set ensemble=k
+    return report.make(name, profile, random_state=0, ensemble=extra.pop("ensemble", None),
+                       **extra)
 
 
 def _accepted(name: str) -> set:

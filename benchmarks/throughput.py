@@ -129,7 +129,8 @@ def _plain_score(det, X: torch.Tensor) -> float:
 def measure(name: str, profile: str, n_train: int, n_score: int, epochs: int) -> dict:
     from skssad.profiles import make_detector
 
-    det = make_detector(name, profile, max_epochs=epochs, random_state=0, device="cpu")
+    det = make_detector(name, profile, max_epochs=epochs, random_state=0, device="cpu",
+                        ensemble=1)
     if name == "frame_permutation":  # a video detector: moving-digit clips
         from skssad.datasets._video import make_moving_digits
 

@@ -127,3 +127,16 @@ def test_report_writes_markdown_and_csv_with_provenance(tmp_path):
         assert csv[col].notna().all(), col
     assert json.loads(csv.seed.iloc[0]) == [0, 1]
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_studies_build_one_fit_and_the_harness_the_profiles_ensemble():
+    from benchmarks.one_vs_all import build_detector
+    from skssad import IGDDetector, SeedEnsemble
+
+    one, harness = report.make("igd", "quick")
+    assert isinstance(one, IGDDetector) and harness["ensemble"] == 5
+    assert isinstance(report.make("igd", "quick", ensemble=None)[0], SeedEnsemble)
+    est, _ = build_detector("igd", "quick")
+    assert isinstance(est, SeedEnsemble) and est.n_members == 5
+    assert isinstance(build_detector("igd", "quick", {"ensemble": 1})[0], IGDDetector)
+    assert build_detector("igd", "quick", {"ensemble": 3})[0].n_members == 3
