@@ -33,7 +33,6 @@ Signs: every ``score_*`` output is higher for normal data; every
 from __future__ import annotations
 
 import contextlib
-import copy
 import warnings
 from numbers import Integral, Real
 
@@ -485,30 +484,11 @@ class BaseDetector(OutlierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ training
     def _net_callbacks(self, name: str) -> list:
-        """The user's callbacks, copied for net ``name``, checkpoints prefixed ``name_``.
+        """The user's callbacks, copied for net ``name``, checkpoints prefixed ``name_``
+        (:func:`skssad.callbacks.prefixed_checkpoints`)."""
+        from skssad.callbacks import prefixed_checkpoints
 
-        One deep copy of the whole list keeps references between callbacks
-        (``LoadInitState(checkpoint)``) pointing at the copies, and gives each
-        net its own stateful callbacks, so two nets never share an early
-        stopping counter or write the same checkpoint file.
-        """
-        from skorch.callbacks import Checkpoint as SkorchCheckpoint
-
-        cbs = copy.deepcopy(list(self.callbacks or ()))
-        seen = set()
-        stack = [cb[1] if isinstance(cb, tuple) else cb for cb in cbs]
-        while stack:
-            cb = stack.pop()
-            if id(cb) in seen:
-                continue
-            seen.add(id(cb))
-            if isinstance(cb, SkorchCheckpoint):
-                cb.fn_prefix = f"{cb.fn_prefix}{name}_"
-            for attr in ("checkpoint", "checkpoint_"):
-                inner = getattr(cb, attr, None)
-                if inner is not None and not isinstance(inner, str | bool):
-                    stack.append(inner)
-        return cbs
+        return prefixed_checkpoints(self.callbacks, f"{name}_")
 
     def _make_net(self, name: str, module, criterion, task, *, schedule="cosine",
                   chance_loss: float | None = None, images: bool = True, **overrides):

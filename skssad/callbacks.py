@@ -23,7 +23,35 @@ from skorch.callbacks import Checkpoint as _SkorchCheckpoint
 from skorch.callbacks import LoadInitState as _SkorchLoadInitState
 
 __all__ = ["Checkpoint", "EStep", "EpochSchedule", "EpochSeed", "LoadInitState", "MemoryWarmup",
-           "cosine_factor", "poly_factor"]
+           "cosine_factor", "poly_factor", "prefixed_checkpoints"]
+
+
+def prefixed_checkpoints(callbacks, prefix: str) -> list:
+    """A deep copy of ``callbacks`` whose checkpoints write files prefixed ``prefix``.
+
+    One deep copy of the whole list keeps references between callbacks
+    (``LoadInitState(checkpoint)``) pointing at the copies, and gives each
+    user of the copy its own stateful callbacks, so two nets (or two members
+    of a seed ensemble) never share an early-stopping counter or write the
+    same checkpoint file.
+    """
+    import copy
+
+    cbs = copy.deepcopy(list(callbacks or ()))
+    seen = set()
+    stack = [cb[1] if isinstance(cb, tuple) else cb for cb in cbs]
+    while stack:
+        cb = stack.pop()
+        if id(cb) in seen:
+            continue
+        seen.add(id(cb))
+        if isinstance(cb, _SkorchCheckpoint):
+            cb.fn_prefix = f"{cb.fn_prefix}{prefix}"
+        for attr in ("checkpoint", "checkpoint_"):
+            inner = getattr(cb, attr, None)
+            if inner is not None and not isinstance(inner, str | bool):
+                stack.append(inner)
+    return cbs
 
 
 def cosine_factor(epoch: int, max_epochs: int) -> float:

@@ -25,6 +25,8 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from skssad.callbacks import prefixed_checkpoints
+
 __all__ = ["SeedEnsemble"]
 
 
@@ -106,8 +108,7 @@ class SeedEnsemble(OutlierMixin, BaseEstimator):
                              f"parameter; {type(self.estimator).__name__} has none.")
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=int(self.n_members))
-        self.members_ = [clone(self.estimator).set_params(random_state=int(s)).fit(X, y)
-                         for s in seeds]
+        self.members_ = [self._member(k, int(s)).fit(X, y) for k, s in enumerate(seeds)]
         known = None if y is None else np.asarray(y) == -1
         normal = (X if known is None or not known.any()
                   else _safe_indexing(X, np.flatnonzero(~known)))
@@ -121,6 +122,14 @@ class SeedEnsemble(OutlierMixin, BaseEstimator):
         train = ((raw - self.center_[:, None]) / self.scale_[:, None]).mean(0)
         self.offset_ = float(np.percentile(train, 100.0 * self.contamination))
         return self
+
+    def _member(self, k: int, seed: int):
+        """Clone ``k`` with its seed; its checkpoints (if any) write ``member<k>_`` files,
+        so members neither overwrite nor resume from each other's."""
+        member = clone(self.estimator).set_params(random_state=seed)
+        if member.get_params().get("callbacks"):
+            member.set_params(callbacks=prefixed_checkpoints(member.callbacks, f"member{k}_"))
+        return member
 
     def score_samples(self, X) -> np.ndarray:
         """Mean of the members' standardised normality scores (higher = more normal)."""

@@ -165,3 +165,26 @@ def test_every_detector_resumes_to_the_uninterrupted_fit(name, digits, tmp_path)
         assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
     np.testing.assert_allclose(full.score_samples(X[:8]), resumed.score_samples(X[:8]),
                                atol=1e-5)
+
+
+def test_seed_ensemble_members_checkpoint_and_resume_apart(digits, tmp_path):
+    """Each member of a SeedEnsemble writes its own (member<k>_) checkpoint files: a crash
+    in the first member and a resume give the uninterrupted ensemble, and the second
+    member does not start from the first one's state."""
+    from skssad import SeedEnsemble
+    from skssad.profiles import make_detector
+
+    X = _resume_data("igd", digits)
+    base = make_detector("igd", "tiny", max_epochs=3)
+    full = SeedEnsemble(base, n_members=2, random_state=0).fit(X)
+    cp = Checkpoint(dirname=str(tmp_path), monitor=None)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        SeedEnsemble(base.set_params(callbacks=[cp, CrashAt(2)]), n_members=2,
+                     random_state=0).fit(X)
+    assert any(p.name.startswith("member0_") for p in tmp_path.iterdir())
+    assert not any(p.name.startswith("member1_") for p in tmp_path.iterdir())
+    resumed = SeedEnsemble(base.set_params(callbacks=[
+        LoadInitState(Checkpoint(dirname=str(tmp_path), monitor=None))]), n_members=2,
+        random_state=0).fit(X)
+    np.testing.assert_allclose(full.score_samples(X[:8]), resumed.score_samples(X[:8]),
+                               atol=1e-5)
