@@ -55,7 +55,7 @@ class SeedEnsemble(OutlierMixin, BaseEstimator):
     Attributes
     ----------
     members_ : list of fitted estimators
-    center_, scale_ : ndarray of shape (n_members,)
+    score_center_, score_scale_ : ndarray of shape (n_members,)
         Median and interquartile range of each member's training scores
         (normal training images only when ``y`` marks anomalies with -1).
     offset_ : float
@@ -113,13 +113,13 @@ class SeedEnsemble(OutlierMixin, BaseEstimator):
         normal = (X if known is None or not known.any()
                   else _safe_indexing(X, np.flatnonzero(~known)))
         raw = np.stack([m.score_samples(normal) for m in self.members_])
-        q25, self.center_, q75 = np.percentile(raw, [25, 50, 75], axis=1)
+        q25, self.score_center_, q75 = np.percentile(raw, [25, 50, 75], axis=1)
         spread = np.where(q75 - q25 > 0, q75 - q25, raw.std(1))
-        self.scale_ = np.where(spread > 0, spread, 1.0)
+        self.score_scale_ = np.where(spread > 0, spread, 1.0)
         for attr in ("input_shape_", "n_features_in_"):
             if hasattr(self.members_[0], attr):
                 setattr(self, attr, getattr(self.members_[0], attr))
-        train = ((raw - self.center_[:, None]) / self.scale_[:, None]).mean(0)
+        train = self._standardised(raw)
         self.offset_ = float(np.percentile(train, 100.0 * self.contamination))
         return self
 
@@ -134,8 +134,11 @@ class SeedEnsemble(OutlierMixin, BaseEstimator):
     def score_samples(self, X) -> np.ndarray:
         """Mean of the members' standardised normality scores (higher = more normal)."""
         check_is_fitted(self, "offset_")
-        raw = np.stack([m.score_samples(X) for m in self.members_])
-        return ((raw - self.center_[:, None]) / self.scale_[:, None]).mean(0)
+        return self._standardised(np.stack([m.score_samples(X) for m in self.members_]))
+
+    def _standardised(self, raw: np.ndarray) -> np.ndarray:
+        """Mean over members (rows of ``raw``) of ``(score - median) / IQR``."""
+        return ((raw - self.score_center_[:, None]) / self.score_scale_[:, None]).mean(0)
 
     def decision_function(self, X) -> np.ndarray:
         """``score_samples(X) - offset_``: negative for anomalies."""

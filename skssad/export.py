@@ -116,8 +116,14 @@ def _modules_of(detector) -> list:
     return found
 
 
+def _one(detector):
+    """The detector whose input handling the graph copies: a SeedEnsemble's first member."""
+    members = getattr(detector, "members_", None)
+    return members[0] if members else detector
+
+
 def _is_video(detector) -> bool:
-    return hasattr(detector, "_score_video_chunk")
+    return hasattr(_one(detector), "_score_video_chunk")
 
 
 def _video_frames(detector, n_frames: int | None) -> int:
@@ -149,6 +155,8 @@ def scoring_module(detector, chunk_size: int | None = None, input_dtype: str = "
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(detector, "offset_")
+    if getattr(detector, "members_", None):
+        return _ensemble_module(detector, chunk_size, input_dtype, n_frames)
     if not str(getattr(detector, "device_", "cpu")).startswith("cpu"):
         raise ValueError(f"Export a detector on the CPU; this one is on {detector.device_!r}. "
                          "Pickle and unpickle it on a CPU-only machine, or refit with "
@@ -198,18 +206,43 @@ def scoring_module(detector, chunk_size: int | None = None, input_dtype: str = "
     return module
 
 
+def _ensemble_module(ensemble, chunk_size, input_dtype, n_frames):
+    """A SeedEnsemble's graph: each member's scoring module, standardised, averaged."""
+    torch = _torch()
+    members = [scoring_module(m, chunk_size, input_dtype, n_frames) for m in ensemble.members_]
+
+    class EnsembleScoring(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.members = torch.nn.ModuleList(members)
+            self.register_buffer("center", torch.as_tensor(ensemble.score_center_,
+                                                           dtype=torch.float64))
+            self.register_buffer("scale", torch.as_tensor(ensemble.score_scale_,
+                                                          dtype=torch.float64))
+
+        def forward(self, images):
+            scores = torch.stack([m(images).to(torch.float64) for m in self.members])
+            return ((scores - self.center[:, None]) / self.scale[:, None]).mean(0)
+
+    module = EnsembleScoring().eval()
+    module.example = members[0].example
+    return module
+
+
 def _metadata(detector, module, input_dtype: str, threshold: float | None) -> dict:
     from . import __version__
 
-    image_shape = getattr(detector, "image_shape", None)
+    one = _one(detector)
+    image_shape = getattr(one, "image_shape", None)
+    name = type(detector).__name__
     return {
         "skssad_version": __version__,
-        "detector": type(detector).__name__,
+        "detector": name if one is detector else f"{name}({type(one).__name__})",
         "input_layout": "NTHWC" if _is_video(detector) else "NHWC",
         "input_shape": [int(s) for s in module.example.shape[1:]],
         "input_dtype": input_dtype,
         "image_shape": None if image_shape is None else [int(s) for s in image_shape],
-        "scale": [float(s) for s in detector.scale_],
+        "scale": [float(s) for s in one.scale_],
         "chunk_size": int(module.example.shape[0]),
         "offset": float(detector.offset_),
         "threshold": None if threshold is None else float(threshold),
@@ -232,9 +265,11 @@ def export_onnx(detector, path, *, chunk_size: int | None = None,
 
     Parameters
     ----------
-    detector : fitted skssad detector or ThresholdedDetector
+    detector : fitted skssad detector, SeedEnsemble or ThresholdedDetector
         On the CPU. A :class:`~skssad.thresholds.ThresholdedDetector` exports
-        its detector with its ``threshold_`` in the metadata.
+        its detector with its ``threshold_`` in the metadata; a
+        :class:`~skssad.ensemble.SeedEnsemble` exports every member's scoring
+        path and their standardised mean, as one graph.
     path : str or Path
         Output file (``.onnx``).
     chunk_size : int or None, default=None

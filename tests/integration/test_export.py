@@ -263,3 +263,24 @@ def test_frame_permutation_exports_other_lengths(frame_permutation, tmp_path):
     with torch.no_grad():
         got = torch.jit.load(str(path))(torch.from_numpy(held_out[:4, ..., None]))
     assert np.abs(got.double().numpy() - det.score_samples(held_out[:4])).max() <= TOL
+
+
+def test_seed_ensemble_exports_as_one_graph(digits, tmp_path):
+    """The IGD quick profile is a SeedEnsemble: its ONNX graph runs every member and
+    their standardised mean, and scores as the ensemble does."""
+    from skssad import SeedEnsemble
+
+    images, labels = digits
+    base = IGDDetector(encoder_widths=(4, 4, 4), decoder_widths=(4, 4, 4), latent_dim=4,
+                       input_size=16, max_epochs=1, device="cpu")
+    det = SeedEnsemble(base, n_members=2, random_state=0).fit(images[labels == 1][:80])
+    held_out = np.concatenate([images[labels == 1][80:100], images[labels == 7][:20]])
+    onnx_det = OnnxDetector(export_onnx(det, tmp_path / "ens.onnx"))
+    assert onnx_det.metadata_["detector"] == "SeedEnsemble(IGDDetector)"
+    assert onnx_det.metadata_["offset"] == pytest.approx(det.offset_)
+    ref = det.score_samples(held_out)
+    assert np.abs(onnx_det.score_samples(held_out) - ref).max() <= TOL
+    # the members differ: the graph is not one member twice
+    one = det.members_[0].score_samples(held_out)
+    assert np.abs(ref - (one - det.score_center_[0]) / det.score_scale_[0]).max() > 1e-3
+    np.testing.assert_array_equal(onnx_det.predict(held_out), det.predict(held_out))

@@ -66,13 +66,13 @@ def test_members_are_standardised_before_the_mean():
     train, X_test, _ = _digits()
     ens = SeedEnsemble(NoisyDistance(), n_members=2, random_state=0).fit(train)
     ens.members_[1].set_params(scale=1000.0)
-    ens.scale_[1] *= 1000.0
-    ens.center_[1] *= 1000.0
+    ens.score_scale_[1] *= 1000.0
+    ens.score_center_[1] *= 1000.0
     z = [(m.score_samples(X_test) - c) / s
-         for m, c, s in zip(ens.members_, ens.center_, ens.scale_, strict=True)]
+         for m, c, s in zip(ens.members_, ens.score_center_, ens.score_scale_, strict=True)]
     np.testing.assert_allclose(ens.score_samples(X_test), np.mean(z, axis=0))
     # on the training images the standardised scores have median 0 and IQR 1
-    s0 = (ens.members_[0].score_samples(train) - ens.center_[0]) / ens.scale_[0]
+    s0 = (ens.members_[0].score_samples(train) - ens.score_center_[0]) / ens.score_scale_[0]
     q25, q50, q75 = np.percentile(s0, [25, 50, 75])
     assert abs(q50) < 1e-9 and q75 - q25 == pytest.approx(1.0)
 
@@ -94,7 +94,7 @@ def test_known_anomalies_are_left_out_of_the_standardisation():
     with_known = SeedEnsemble(IsolationForest(n_estimators=20), n_members=2,
                               random_state=0).fit(X, y)
     members = [m.score_samples(train) for m in with_known.members_]
-    np.testing.assert_allclose(with_known.center_, np.median(members, axis=1))
+    np.testing.assert_allclose(with_known.score_center_, np.median(members, axis=1))
 
 
 def test_an_estimator_without_random_state_is_refused():
