@@ -242,7 +242,7 @@ class BaseDetector(OutlierMixin, BaseEstimator):
     #: The parameters a detector lets take "auto", and their values on RGB and on
     #: grayscale input, e.g. ``{"input_size": {"rgb": 16, "grayscale": 32}}`` (the
     #: detectors' docstrings give the measurements behind each pair).
-    _AUTO: dict[str, dict[str, int]] = {}
+    _AUTO: dict[str, dict[str, object]] = {}
 
     def _resolved(self, name: str):
         """Parameter ``name``, with ``"auto"`` resolved on the channels ``fit``

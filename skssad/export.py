@@ -155,7 +155,7 @@ def scoring_module(detector, chunk_size: int | None = None, input_dtype: str = "
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(detector, "offset_")
-    if getattr(detector, "members_", None):
+    if _one(detector) is not detector:
         return _ensemble_module(detector, chunk_size, input_dtype, n_frames)
     if not str(getattr(detector, "device_", "cpu")).startswith("cpu"):
         raise ValueError(f"Export a detector on the CPU; this one is on {detector.device_!r}. "

@@ -159,8 +159,8 @@ class AnoMemDetector(BaseDetector):
         Epochs of the first stage. "auto" (ours, the ``quick`` profile) is 10
         on RGB and 40 on grayscale input; resolved in ``max_epochs_``. On the
         MNIST validation split above (16 px, unflipped) 40 epochs score
-        0.912 / 0.926 (seeds 0 / 1) against 0.863 / 0.868 for 10, the
-        contrastive loss ending 5-11 % below its chance level instead of
+        0.912 / 0.925 (seeds 0 / 1) against 0.863 / 0.868 for 10, the
+        contrastive loss ending 5-12 % below its chance level instead of
         2-5 %; on cifar10-dev 40 epochs did not help (0.611 against 0.625,
         docs/detectors/anomem.rst).
     image_shape, contamination, batch_size, lr, optimizer, \
@@ -263,7 +263,8 @@ weight_decay, callbacks, verbose, device, random_state
 
     #: "auto" values on RGB / grayscale input (see the docstring).
     _AUTO = {"input_size": {"rgb": 32, "grayscale": 16},
-             "max_epochs": {"rgb": 10, "grayscale": 40}}
+             "max_epochs": {"rgb": 10, "grayscale": 40},
+             "flip": {"rgb": True, "grayscale": False}}
 
     def __init__(self, *, scales=(3, 4), n_memory=(512, 256), beta=2.0, n_retrieval_steps=3,
                  normalize="layer", sampling_ratio=(0.3, 1.0), tau=0.1, lambda_v=0.05,
@@ -366,7 +367,7 @@ weight_decay, callbacks, verbose, device, random_state
         use_memory = self.memory == "hopfield"
         criterion = ContrastedMemoryLoss(self.tau, self.lambda_v, self.scale_weights_,
                                          self.sampling_ratio, use_memory=use_memory)
-        self.flip_ = self._rgb_input if self.flip == "auto" else bool(self.flip)
+        self.flip_ = bool(self._resolved("flip"))
         task = ContrastiveTask(self.crop_scale, flip=self.flip_, negatives=self.negatives)
         callbacks = self._net_callbacks("net")
         if use_memory and self.memory_warmup:
