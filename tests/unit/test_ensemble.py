@@ -115,3 +115,20 @@ def test_a_profile_with_an_ensemble_makes_one_and_ensemble_1_turns_it_off():
     assert "ensemble" not in est.estimator.get_params()
     bare = make_detector(name, "quick", ensemble=1)
     assert not isinstance(bare, SeedEnsemble)
+
+
+def test_members_fitted_in_parallel_are_the_members_fitted_in_turn():
+    from skssad import IGDDetector
+
+    X, y = load_digits(return_X_y=True)
+    X = X.reshape(-1, 8, 8, 1) / 16.0
+    base = IGDDetector(encoder_widths=(4, 4, 4), decoder_widths=(4, 4, 4), latent_dim=4,
+                       input_size=8, max_epochs=1, batch_size=32, device="cpu")
+    train, test = X[y == 0][:60], X[900:960]
+    apart = SeedEnsemble(base, n_members=2, random_state=0, n_jobs=2).fit(train)
+    in_turn = SeedEnsemble(base, n_members=2, random_state=0, n_jobs=1).fit(train)
+    assert [m.random_state for m in apart.members_] == [m.random_state for m in in_turn.members_]
+    # the members' seeds are drawn before the fits: parallelism changes nothing
+    np.testing.assert_allclose(apart.score_center_, in_turn.score_center_, rtol=1e-4)
+    np.testing.assert_allclose(apart.score_samples(test), in_turn.score_samples(test),
+                               rtol=1e-4, atol=1e-5)
