@@ -374,7 +374,7 @@ def one_vs_all_grid(detector: str, grid: Mapping[str, Mapping[str, Any]], data: 
     Rows carry ``detector``, ``profile``, ``max_train`` and ``config``
     (every detector parameter, JSON).
     """
-    from skssad.benchmark import one_vs_all, semi_supervised
+    from skssad.benchmark import max_train_for, one_vs_all, semi_supervised
 
     labels = iter(grid)  # run_grid calls ``run`` once per variant, in the grid's order
 
@@ -385,6 +385,7 @@ def one_vs_all_grid(detector: str, grid: Mapping[str, Mapping[str, Any]], data: 
         # A variant's own max_train wins over the study's, which wins over the profile's.
         if "max_train" in overrides or "max_train" not in kw:
             kw["max_train"] = settings.get("max_train")
+        kw["max_train"] = max_train_for(kw["max_train"], next(iter(data)))  # X_train
         if results_dir is not None:
             kw["results_dir"] = Path(results_dir) / name.replace(" ", "_").replace("/", "-")
         fn = semi_supervised if "gammas" in kw else one_vs_all

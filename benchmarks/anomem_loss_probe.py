@@ -24,7 +24,7 @@ import torch
 
 from benchmarks import _report as report
 from benchmarks.one_vs_all import validation_split
-from skssad.benchmark import stratified_subsample
+from skssad.benchmark import max_train_for, stratified_subsample
 from skssad.losses import contrasted_memory_loss
 from skssad.metrics import anomaly_auroc
 from skssad.tasks.contrastive import ContrastiveTask
@@ -67,7 +67,8 @@ def main(argv=None) -> None:
         for name, kw in VARIANTS.items():
             for seed in a.seeds:
                 det, harness = report.make("anomem", "quick", random_state=seed, **kw)
-                X = data.X_train[np.flatnonzero(data.y_train == c)[:harness["max_train"]]]
+                n_train = max_train_for(harness["max_train"], data.X_train)
+                X = data.X_train[np.flatnonzero(data.y_train == c)[:n_train]]
                 det.fit(X)
                 row = dict(normal_class=c, variant=name, seed=seed,
                            auroc=anomaly_auroc(np.where(yv == c, 1, -1), det.score_samples(Xv)),
@@ -77,7 +78,7 @@ def main(argv=None) -> None:
     df = pd.DataFrame(rows)
     rep = report.Report("AnoMem: the encoder's own contrastive loss under Alg. 1", seed=a.seeds,
                         profile="quick", data=data, notes=[
-        f"Training: the first {harness['max_train']} images of the normal class in the "
+        f"Training: the first {n_train} images of the normal class in the "
         f"training part of the split; auroc on {len(yv)} held-out training images.",
         "loss_mixed: Eq. (7) as trained; loss_plain: the same views with the memory "
         "bypassed (the encoder's own NT-Xent); chance: log(#keys) weighted as Eq. (7)."])

@@ -34,6 +34,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from benchmarks import _report as report
+from skssad.benchmark import max_train_for
 
 #: --part memory: variant name -> overrides of the quick profile
 MEMORY_VARIANTS = {
@@ -175,6 +176,7 @@ def main(argv=None) -> None:
     t0 = time.time()
     if a.part == "linear":
         data = report.load_dataset(a.dataset, path=a.data_dir)
+        a.max_train = max_train_for(a.max_train, data.X_train)
         df = _linear_study(a, *data)
         rep = report.Report(f"AnoMem Table 4(a): linear evaluation on {a.dataset}",
                             seed=a.seeds, profile=a.profile, data=data, notes=[
@@ -195,6 +197,7 @@ def main(argv=None) -> None:
         stem = f"anomem_linear_{a.dataset}"
     elif a.part == "memory":
         data = report.load_dataset(a.dataset, path=a.data_dir)
+        a.max_train = max_train_for(a.max_train, data.X_train)
         names = list(data.info.get("classes", []))
         classes = a.classes or list(np.unique(data.y_train)[:2])
         # Image folders label by index; accept their class names on the command line.
@@ -223,6 +226,7 @@ def main(argv=None) -> None:
         dataset = (a.dataset if a.dataset == "cifar10-dev"
                    else "digits" if a.part == "ablation" else "mnist")
         data = report.load_dataset(dataset, path=a.data_dir if dataset != "digits" else None)
+        a.max_train = max_train_for(a.max_train, data.X_train)
         names = list(data.info.get("classes", []))
         classes = a.classes and [names.index(c) if c in names else int(c) for c in a.classes]
         kw = dict(classes=classes, max_train=a.max_train)

@@ -434,7 +434,7 @@ def run_mvtec(args, argv, out: Path) -> pd.DataFrame:
 
 def main(argv=None) -> pd.DataFrame:
     args = parse_args(argv)
-    from skssad.benchmark import one_vs_all, part_file, semi_supervised
+    from skssad.benchmark import max_train_for, one_vs_all, part_file, semi_supervised
 
     report.use_omp_threads()
     out = Path(args.out or report.RESULTS / "_runs" / f"{args.dataset}_{args.profile}")
@@ -482,7 +482,8 @@ def main(argv=None) -> pd.DataFrame:
     with cluster(args):
         for name in args.detectors:
             est, harness = build_detector(name, args.profile, overrides)
-            max_train = _max_train(args.max_train, name, harness.get("max_train"))
+            max_train = max_train_for(_max_train(args.max_train, name, harness.get("max_train")),
+                                      data.X_train)
             configs[name] = f"`{report.describe(est)}`, max_train={max_train}"
             common = dict(classes=classes, max_train=max_train, max_test=args.max_test,
                           n_jobs=args.n_jobs, random_state=args.random_state, seeds=seeds,

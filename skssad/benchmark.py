@@ -24,8 +24,8 @@ from sklearn.utils import check_random_state
 
 from .metrics import anomaly_auroc, apcer_at_bpcer, equal_error_rate
 
-__all__ = ["one_vs_all", "part_file", "semi_supervised", "stratified_subsample", "summarize",
-           "training_subset"]
+__all__ = ["max_train_for", "one_vs_all", "part_file", "semi_supervised",
+           "stratified_subsample", "summarize", "training_subset"]
 
 
 def stratified_subsample(y, n: int | None, random_state=0) -> np.ndarray:
@@ -186,9 +186,25 @@ def _write_part(path: Path, row: dict, config: str, scores, y_test, normal_class
     os.replace(tmp, path)
 
 
+def max_train_for(max_train, X):
+    """``max_train``, or of a ``{"rgb": n, "grayscale": m}`` cap the entry for ``X``'s images.
+
+    A profile may cap the training images per modality (AnoMem ``quick``: 1,000
+    photographs, 2,000 grayscale images); the images' channels decide, as they
+    decide a detector's ``"auto"`` parameters.
+    """
+    if not isinstance(max_train, dict):
+        return max_train
+    from ._layouts import images_to_nchw
+
+    channels = images_to_nchw(np.asarray(X[:1]), None).shape[1]
+    return max_train["rgb" if channels == 3 else "grayscale"]
+
+
 def _run_tasks(estimator, X_train, y_train, X_test, y_test, tasks, *, max_train, max_test,
                n_jobs, random_state, results_dir, backend, verbose, label):
     X_train, y_train = np.asarray(X_train), np.asarray(y_train)
+    max_train = max_train_for(max_train, X_train)
     X_test, y_test = np.asarray(X_test), np.asarray(y_test)
     if len(X_train) != len(y_train) or len(X_test) != len(y_test):
         raise ValueError("X and y must have the same number of samples.")
@@ -250,8 +266,10 @@ def one_vs_all(estimator, X_train, y_train, X_test, y_test, *,
         normal, all others anomalies.
     classes : sequence or None
         Normal classes to run; all classes of ``y_train`` if None.
-    max_train : int or None
-        Cap on the training images of the normal class (random subset).
+    max_train : int, dict or None
+        Cap on the training images of the normal class (random subset); a
+        ``{"rgb": n, "grayscale": m}`` dict caps by the images' channels
+        (:func:`max_train_for`).
     max_test : int or None
         Score a class-stratified subsample of this size of the test set
         (every normal class sees the same subsample).

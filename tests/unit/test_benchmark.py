@@ -47,6 +47,30 @@ def test_one_vs_all_plain_sklearn_estimator_and_max_test(blobs):
     assert len(res) == 1 and res.n_test.iloc[0] == 30 and res.n_train.iloc[0] == 10
 
 
+def test_a_per_modality_cap_follows_the_images_channels():
+    from skssad import profiles
+
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1], 40)
+    cap = {"rgb": 12, "grayscale": 25}
+    for shape, expected in [((80, 8, 8), 25), ((80, 8, 8, 1), 25), ((80, 8, 8, 3), 12)]:
+        X = rng.rand(*shape)
+
+        class Flat(IsolationForest):  # takes images, as the detectors do
+            def fit(self, X, y=None):
+                return super().fit(X.reshape(len(X), -1))
+
+            def score_samples(self, X):
+                return super().score_samples(X.reshape(len(X), -1))
+
+        res = one_vs_all(Flat(n_estimators=5, random_state=0), X, y, X, y, classes=[0],
+                         max_train=cap)
+        assert res.n_train.iloc[0] == expected, shape
+    # AnoMem quick: 1,000 photographs, 2,000 grayscale images (chosen on MNIST validation)
+    _, harness = profiles.profile_settings("anomem", "quick")
+    assert harness["max_train"] == {"rgb": 1000, "grayscale": 2000}
+
+
 def test_seeds_set_every_random_state(blobs):
     res = one_vs_all(_iforest(), *blobs, classes=[0], seeds=[0, 1, 2])
     assert list(res.seed) == [0, 1, 2]
