@@ -174,9 +174,13 @@ def main(argv=None) -> None:
     _, harness = report.make("anomem", a.profile)
     a.max_train = a.max_train or harness.get("max_train")
     t0 = time.time()
+    # --part linear / memory read --dataset; ablation / gamma run on the dev photographs'
+    # test folders with --dataset cifar10-dev, otherwise on digits (ablation) and MNIST.
+    dataset = (a.dataset if a.part in ("linear", "memory") or a.dataset == "cifar10-dev"
+               else "digits" if a.part == "ablation" else "mnist")
+    data = report.load_dataset(dataset, path=a.data_dir if dataset != "digits" else None)
+    a.max_train = max_train_for(a.max_train, data.X_train)
     if a.part == "linear":
-        data = report.load_dataset(a.dataset, path=a.data_dir)
-        a.max_train = max_train_for(a.max_train, data.X_train)
         df = _linear_study(a, *data)
         rep = report.Report(f"AnoMem Table 4(a): linear evaluation on {a.dataset}",
                             seed=a.seeds, profile=a.profile, data=data, notes=[
@@ -196,8 +200,6 @@ def main(argv=None) -> None:
         rep.table("mean and std over seeds", summ.reset_index(), csv=False, floatfmt=".3f")
         stem = f"anomem_linear_{a.dataset}"
     elif a.part == "memory":
-        data = report.load_dataset(a.dataset, path=a.data_dir)
-        a.max_train = max_train_for(a.max_train, data.X_train)
         names = list(data.info.get("classes", []))
         classes = a.classes or list(np.unique(data.y_train)[:2])
         # Image folders label by index; accept their class names on the command line.
@@ -221,12 +223,6 @@ def main(argv=None) -> None:
                   floatfmt=".3f")
         stem = f"anomem_memory_{a.dataset}"
     else:
-        # --dataset cifar10-dev runs the ablation / gamma parts on the dev photographs'
-        # test folders; otherwise digits (ablation) and MNIST as before.
-        dataset = (a.dataset if a.dataset == "cifar10-dev"
-                   else "digits" if a.part == "ablation" else "mnist")
-        data = report.load_dataset(dataset, path=a.data_dir if dataset != "digits" else None)
-        a.max_train = max_train_for(a.max_train, data.X_train)
         names = list(data.info.get("classes", []))
         classes = a.classes and [names.index(c) if c in names else int(c) for c in a.classes]
         kw = dict(classes=classes, max_train=a.max_train)
