@@ -133,11 +133,13 @@ class BaseDetector(OutlierMixin, BaseEstimator):
     and implement ``_fit_tensor`` and ``_score_chunk``.
     """
 
-    #: ``input_size`` / ``max_epochs`` of a detector that declares them in ``_AUTO``
-    #: (they also take "auto").
+    #: ``input_size`` / ``max_epochs`` / ``lr`` / ``optimizer`` of a detector that
+    #: declares them in ``_AUTO`` (they also take "auto").
     _INPUT_SIZE_OR_AUTO = [Interval(Integral, 4, None, closed="left"), None,
                            StrOptions({"auto"})]
     _MAX_EPOCHS_OR_AUTO = [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})]
+    _LR_OR_AUTO = [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})]
+    _OPTIMIZER_OR_AUTO = [StrOptions({"sgd", "adam", "auto"}), type]
 
     _parameter_constraints: dict = {
         "contamination": [Interval(Real, 0, 0.5, closed="right")],
@@ -512,8 +514,9 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         **overrides
             Any other :func:`build_pretext_net` argument.
         """
-        params = dict(max_epochs=self._epochs, batch_size=self.batch_size, lr=self.lr,
-                      optimizer=self.optimizer, weight_decay=self.weight_decay,
+        params = dict(max_epochs=self._epochs, batch_size=self.batch_size,
+                      lr=self._resolved("lr"), optimizer=self._resolved("optimizer"),
+                      weight_decay=self.weight_decay,
                       verbose=self.verbose, device=self.device_, schedule=schedule,
                       seed=self._seed + len(self.nets_),
                       precision=getattr(self, "precision", "fp32"),

@@ -304,6 +304,33 @@ def test_input_size_auto_is_16_on_rgb_and_32_on_grayscale(patches, digits):
         PuzzleTintColorDetector(input_size="big").fit(train)
 
 
+def test_auto_optimizer_lr_and_epochs_follow_the_channels(patches, digits, monkeypatch):
+    # optimizer / lr / max_epochs "auto" (the quick profile): SGD, 0.05, 40 epochs on RGB;
+    # Adam, 2e-3, 10 epochs on grayscale (chosen on the MNIST validation split); a fit
+    # with them is the fit with the resolved values. Small epochs keep the test fast.
+    assert PuzzleTintColorDetector._AUTO["optimizer"] == {"rgb": "sgd", "grayscale": "adam"}
+    assert PuzzleTintColorDetector._AUTO["lr"] == {"rgb": 0.05, "grayscale": 2e-3}
+    monkeypatch.setattr(PuzzleTintColorDetector, "_AUTO", {
+        **PuzzleTintColorDetector._AUTO, "max_epochs": {"rgb": 1, "grayscale": 2}})
+    X, _, Xt, _ = patches
+    images, labels = digits
+    train, test = images[:300][labels[:300] == 3], images[1000:1020]
+    params = {k: v for k, v in dict(TINY, n=2, k=4, n_components=2).items()
+              if k != "max_epochs"}
+    auto = dict(params, optimizer="auto", lr="auto", max_epochs="auto")
+    for Xf, Xs, opt, lr, epochs in ((X, Xt, torch.optim.SGD, 0.05, 1),
+                                    (train, test, torch.optim.Adam, 2e-3, 2)):
+        det = PuzzleTintColorDetector(**auto).fit(Xf)
+        assert isinstance(det.net_.optimizer_, opt) and det.max_epochs_ == epochs
+        assert det.net_.optimizer_.param_groups[0]["initial_lr"] == lr
+        same = PuzzleTintColorDetector(**params, optimizer=opt.__name__.lower(), lr=lr,
+                                       max_epochs=epochs).fit(Xf)
+        np.testing.assert_array_equal(det.score_samples(Xs), same.score_samples(Xs))
+    for bad in ({"optimizer": "rmsprop"}, {"lr": "fast"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            PuzzleTintColorDetector(**{**params, **bad}).fit(train)
+
+
 def test_task_fusion_fuses_the_standardised_task_scores(patches):
     # task_fusion: each task's views and pieces are fused by `fusion` (here the mean),
     # then the standardised task scores by `task_fusion` (the median over the 3 tasks).
