@@ -100,7 +100,7 @@ REGISTRY["puzzle_tint_color"] = {
     # 0.941 (puzzle_tint_color_mnist; 0.925 before), fit 450-500 s per class; all ten
     # classes 0.957 (mnist_puzzle_quick).
     # Epochs "auto": 40 on RGB (the 0.716 above; test 0.719, cifar10_dev_puzzle_in16_e40_
-    # n2000, the same fit as this profile on RGB), 20 on grayscale (MNIST unchanged).
+    # n2000, the same fit as this profile on RGB), 20 on grayscale then (10 with Adam now, below).
     # Optimizer, lr and epochs "auto" on grayscale (MNIST validation, classes 2 5 8, 2,000
     # images, input 32; puzzle_mnist_val_adam_e10 and puzzle_tint_color_mnist_validation_
     # in32_e20_n2000{,_adam,_adam_47}): SGD 20 epochs 0.927, Adam lr 2e-3 20 epochs 0.934
