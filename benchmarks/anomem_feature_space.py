@@ -44,7 +44,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from benchmarks import _report as report
-from benchmarks.anomem_select import _split
+from benchmarks.anomem_select import LEGACY, _split
 from skssad.tasks.contrastive import contrastive_view
 
 CLASSES = ["cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -121,7 +121,7 @@ def main(argv=None) -> None:
             if space == "rotation":
                 kw["width"] = a.rotation_width
             det, _ = report.make("anomem", "quick", random_state=a.seed, input_size=32,
-                                 flip=True, **kw)
+                                 flip=True, **{**LEGACY, **kw})
             det.fit(X)
             row = dict(normal_class=cname, space=space)
             if space == "anomem":

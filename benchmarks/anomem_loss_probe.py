@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from benchmarks import _report as report
+from benchmarks.anomem_select import LEGACY
 from benchmarks.one_vs_all import validation_split
 from skssad.benchmark import max_train_for, stratified_subsample
 from skssad.losses import contrasted_memory_loss
@@ -66,7 +67,8 @@ def main(argv=None) -> None:
     for c in a.classes:
         for name, kw in VARIANTS.items():
             for seed in a.seeds:
-                det, harness = report.make("anomem", "quick", random_state=seed, **kw)
+                det, harness = report.make("anomem", "quick", random_state=seed,
+                                           **{**LEGACY, **kw})
                 n_train = max_train_for(harness["max_train"], data.X_train)
                 X = data.X_train[np.flatnonzero(data.y_train == c)[:n_train]]
                 det.fit(X)

@@ -68,7 +68,15 @@ VARIANTS = {
     # more negatives per anchor (SimCLR's batch size), the same 160 optimiser steps
     "in32 w8 e20 flip b128": dict(input_size=32, flip=True, max_epochs=20, batch_size=128),
     "in32 w8 e40 flip b256": dict(input_size=32, flip=True, max_epochs=40, batch_size=256),
+    # rotation-pretrained, frozen backbone, data-placed memory (anomem_feature_space)
+    "in32 w16 e10 flip rot30": dict(input_size=32, flip=True, width=16, rotation_pretrain=30,
+                                    memory_init="data"),
 }
+
+
+#: the quick profile's RGB settings before stop 33 (width 8, Alg. 1 from scratch), under
+#: every variant that does not set them, so that the names above keep their meaning
+LEGACY = dict(width=8, rotation_pretrain=0, memory_init="random")
 
 
 def _split(y, n_val, seed=0):
@@ -156,7 +164,7 @@ def main(argv=None) -> None:
         normal = yv == c
         Xp = lambda X: X.reshape(len(X), -1).astype(np.float32)  # noqa: E731
         for vname in a.variants:
-            kw = dict(VARIANTS[vname])
+            kw = {**LEGACY, **VARIANTS[vname]}
             n_train = kw.pop("max_train", a.max_train)
             X = Xtr[first[c][:n_train]]
             det, _ = report.make("anomem", "quick", random_state=a.seed, **kw)

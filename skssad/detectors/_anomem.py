@@ -23,10 +23,15 @@ from ..base import BaseDetector, Interval, StrOptions
 from ..callbacks import MemoryWarmup
 from ..losses import ContrastedMemoryLoss, DoubleHingeLoss
 from ..nets import Standardize
-from ..nets.anomem import MultiScaleMemoryNet, ScaleDistanceHeads, UniformRetrievalWarning
+from ..nets.anomem import (
+    MultiScaleMemoryNet,
+    RotationNet,
+    ScaleDistanceHeads,
+    UniformRetrievalWarning,
+)
 from ..nets.hopfield import NORMALIZATIONS, effective_slots, hopfield_attention
 from ..nets.resnet import RESNET_BLOCKS, ResNet
-from ..tasks.contrastive import ContrastiveTask
+from ..tasks.contrastive import ContrastiveTask, RotationTask
 
 __all__ = ["AnoMemDetector"]
 
@@ -100,10 +105,34 @@ class AnoMemDetector(BaseDetector):
         third branch of views of the batch rotated by 90/180/270°, used as
         extra negatives in NT-Xent, so that the one-class contrastive stage
         cannot reach its optimum by spreading the normal class uniformly.
-    memory_init : {"random", "data"}, default="random"
+    memory_init : {"random", "data", "auto"}, default="random"
         "random" is Alg. 1 (random patterns). "data" (ours) starts the
         patterns at query vectors of random normal training positions, so
-        that a sharp retrieval does not leave most slots unused.
+        that a sharp retrieval does not leave most slots unused. "auto" (ours,
+        the ``quick`` profile) is "data" on RGB and "random" on grayscale
+        input (with ``rotation_pretrain`` the features are fixed before the
+        memory trains, so the patterns start on them).
+    rotation_pretrain : int or "auto", default=0
+        0 is Alg. 1 (encoder and memories trained together from scratch).
+        ``k > 0`` (ours): the backbone first trains ``k`` epochs to predict
+        which of four rotations a lightly augmented view of a normal image
+        shows (Gidaris et al., ICLR 2018; the shift classification of CSI),
+        a linear head on its pooled last stage; then it is frozen (weights
+        and batch-norm statistics) and Alg. 1 trains the memories alone.
+        At CPU scale Alg. 1 does not learn features that hold prototypes:
+        on the cifar10-dev train folders (seven classes, k-means centroids
+        placed in each space, scale 4) its features give a nearest-prototype
+        AUROC of 0.590, an untrained network 0.577, the rotation-trained
+        backbone 0.704 (benchmarks/results/anomem_feature_space_cifar10-dev);
+        letting Alg. 1 train the rotation-trained backbone afterwards
+        brought the features back to chance (horse: 1-NN 0.83 to 0.53), so
+        the backbone stays frozen. With ``memory="kmeans"`` the centroids are
+        placed on the frozen features and nothing else trains (Table 4(b) in
+        this setting). The chance level of the memories' Eq. (7) is then that
+        of a memory recollecting one constant vector (β = 0), measured on the
+        fixed features (``training_health_["net"]["chance"]``). "auto" (the
+        ``quick`` profile) is 30 on RGB and 0 on grayscale input; resolved in
+        ``rotation_pretrain_``.
     memory_warmup : int, default=0
         0 is Alg. 1 (the memory from the first epoch). ``k > 0`` (ours)
         trains plain SimCLR (memory bypassed) for the first ``k`` epochs,
@@ -130,8 +159,10 @@ class AnoMemDetector(BaseDetector):
         ``(4, 2)`` 0.553 (seeds 0 1; docs/detectors/anomem.rst).
     depth : int, default=18
         ResNet depth (10, 18, 34, 50).
-    width : int, default=64
-        Channels of the first ResNet stage.
+    width : int or "auto", default=64
+        Channels of the first ResNet stage. "auto" (ours, the ``quick``
+        profile) is 16 on RGB and 8 on grayscale input; resolved in
+        ``width_``.
     pool_size : int, default=2
         Output side of the average pooling ``φ`` (semi-supervised head).
     hidden : int, default=64
@@ -188,6 +219,12 @@ weight_decay, callbacks, verbose, device, random_state
         The epochs each network trained (``max_epochs``, "auto" resolved).
     flip_ : bool
         Whether the views were flipped (``flip``, "auto" resolved).
+    width_ : int
+        Channels of the first ResNet stage (``width``, "auto" resolved).
+    rotation_pretrain_ : int
+        Epochs of rotation prediction before Alg. 1 (``rotation_pretrain``,
+        "auto" resolved); with ``k > 0`` the rotation net is ``nets_["rotation"]``
+        and its loss is in ``training_health_["rotation"]``.
     scale_weights_ : ndarray
         ``λ^(s)`` used for the tapped scales.
     memory_health_ : dict
@@ -246,11 +283,12 @@ weight_decay, callbacks, verbose, device, random_state
         "deviation": [StrOptions({"cosine", "l2"})],
         "scale_weights": [StrOptions({"paper", "uniform"}), tuple, list],
         "negatives": [StrOptions({"rotation"}), None],
-        "memory_init": [StrOptions({"random", "data"})],
+        "memory_init": [StrOptions({"random", "data", "auto"})],
+        "rotation_pretrain": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "feature_grid": ["array-like", None],
         "memory_warmup": [Interval(Integral, 0, None, closed="left")],
         "depth": [Interval(Integral, 10, 50, closed="both")],
-        "width": [Interval(Integral, 1, None, closed="left")],
+        "width": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "pool_size": [Interval(Integral, 1, None, closed="left")],
         "hidden": [Interval(Integral, 1, None, closed="left")],
         "supervised_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -264,13 +302,16 @@ weight_decay, callbacks, verbose, device, random_state
     #: "auto" values on RGB / grayscale input (see the docstring).
     _AUTO = {"input_size": {"rgb": 32, "grayscale": 16},
              "max_epochs": {"rgb": 10, "grayscale": 40},
-             "flip": {"rgb": True, "grayscale": False}}
+             "flip": {"rgb": True, "grayscale": False},
+             "width": {"rgb": 16, "grayscale": 8},
+             "rotation_pretrain": {"rgb": 30, "grayscale": 0},
+             "memory_init": {"rgb": "data", "grayscale": "random"}}
 
     def __init__(self, *, scales=(3, 4), n_memory=(512, 256), beta=2.0, n_retrieval_steps=3,
                  normalize="layer", sampling_ratio=(0.3, 1.0), tau=0.1, lambda_v=0.05,
                  margin=2.0, deviation="l2", scale_weights="paper", memory="hopfield",
-                 negatives=None, memory_init="random", memory_warmup=0, feature_grid=None,
-                 depth=18, width=64,
+                 negatives=None, memory_init="random", memory_warmup=0, rotation_pretrain=0,
+                 feature_grid=None, depth=18, width=64,
                  pool_size=2, hidden=64,
                  supervised_epochs=30, supervised_lr=0.01, crop_scale=(0.08, 1.0), flip=True,
                  input_size=32, image_shape=None, contamination=0.1, max_epochs=20,
@@ -291,6 +332,7 @@ weight_decay, callbacks, verbose, device, random_state
         self.negatives = negatives
         self.memory_init = memory_init
         self.memory_warmup = memory_warmup
+        self.rotation_pretrain = rotation_pretrain
         self.feature_grid = feature_grid
         self.depth = depth
         self.width = width
@@ -357,17 +399,29 @@ weight_decay, callbacks, verbose, device, random_state
             raise ValueError("fit needs at least one normal sample (y != -1).")
         self.semi_supervised_ = bool((y01 == 0).any())
         X_normal = self._normal_store(X, y01)
-        backbone = ResNet(X.shape[1], int(self.depth), self.width,
+        self.width_ = int(self._resolved("width"))
+        self.flip_ = bool(self._resolved("flip"))
+        self.rotation_pretrain_ = int(self._resolved("rotation_pretrain"))
+        backbone = ResNet(X.shape[1], int(self.depth), self.width_,
                           preprocess=Standardize(*self._channel_stats(X_normal)))
         module = MultiScaleMemoryNet(backbone, scales, self.n_memory, self.beta,
                                      self.n_retrieval_steps, self.normalize,
                                      grid=self.feature_grid)
-        if self.memory_init == "data":
+        if self.rotation_pretrain_ and self.memory_warmup:
+            raise ValueError("rotation_pretrain trains the memories alone on the frozen "
+                             "backbone, so there is no SimCLR warm-up: memory_warmup must be "
+                             f"0, got {self.memory_warmup}.")
+        if self.rotation_pretrain_:
+            # Ours: features from rotation prediction, then the memories alone (docstring).
+            self._make_net("rotation", RotationNet(backbone), torch.nn.CrossEntropyLoss(),
+                           RotationTask(flip=self.flip_),
+                           max_epochs=self.rotation_pretrain_).fit(X_normal, None)
+            module.freeze_backbone()
+        if self._resolved("memory_init") == "data":
             self._patterns_from_data(module.to(X.device), X_normal)
         use_memory = self.memory == "hopfield"
         criterion = ContrastedMemoryLoss(self.tau, self.lambda_v, self.scale_weights_,
                                          self.sampling_ratio, use_memory=use_memory)
-        self.flip_ = bool(self._resolved("flip"))
         task = ContrastiveTask(self.crop_scale, flip=self.flip_, negatives=self.negatives)
         callbacks = self._net_callbacks("net")
         if use_memory and self.memory_warmup:
@@ -377,9 +431,15 @@ weight_decay, callbacks, verbose, device, random_state
             start = lambda X_, y_: self._patterns_from_data(  # noqa: E731
                 self.net_.module_, self._normal_store(X_, y_.cpu().numpy()))
             callbacks = [("memory_warmup", MemoryWarmup(self.memory_warmup, start)), *callbacks]
-        self.net_ = self._make_net("net", module, criterion, task, callbacks=callbacks,
-                                   chance_loss=self._chance_loss(self._prepared_shape(X)[-1],
-                                                                 task))
+        extra = {}
+        if not self.rotation_pretrain_:
+            extra["chance_loss"] = self._chance_loss(self._prepared_shape(X)[-1], task)
+        elif use_memory:
+            extra["chance_loss"] = self._constant_memory_loss(module.to(X.device), criterion,
+                                                              task, X_normal)
+        else:  # k-means centroids of the frozen features: nothing left to train
+            extra["max_epochs"] = 0
+        self.net_ = self._make_net("net", module, criterion, task, callbacks=callbacks, **extra)
         self.net_.fit(X, torch.from_numpy(y01).to(X.device))
         self._y01 = y01
 
@@ -408,6 +468,25 @@ weight_decay, callbacks, verbose, device, random_state
               for s, r, g in zip(scales, self.sampling_ratio, grid, strict=True)]
         weighted = sum(w * k for w, k in zip(self.scale_weights_, ks, strict=True))
         return float(np.log(n_keys) * weighted / sum(ks))
+
+    def _constant_memory_loss(self, module, criterion, task, X_normal, n_batches=4) -> float:
+        """Eq. (7) on the frozen backbone when every recollection is the patterns' mean.
+
+        With ``rotation_pretrain`` only the memories learn, and what a memory
+        that knows nothing scores depends on the fixed features (how far the
+        views of one image lie apart), not only on the number of keys as in
+        :meth:`_chance_loss`. A memory that recollects one constant vector for
+        every query, what Eq. (1) gives at β = 0, is that chance level; it is
+        measured on the first ``n_batches`` batches of training views.
+        """
+        b, losses = int(self.batch_size), []
+        with torch.no_grad():
+            for start in range(0, min(len(X_normal), n_batches * b), b):
+                inputs, y = task(self._prepare(X_normal[start:start + b]), None)
+                outputs = [(q, mem.stored_patterns().mean(0).view(1, -1, 1, 1).expand_as(q))
+                           for (q, _), mem in zip(module(inputs), module.memories, strict=True)]
+                losses.append(float(criterion(outputs, y)))
+        return float(np.mean(losses))
 
     def _query_vectors(self, X):
         """Per scale, every position's query vector ``(n HW, C)`` of ``X``."""

@@ -11,7 +11,7 @@ from torch import nn
 from .hopfield import HopfieldMemory
 from .resnet import ResNet
 
-__all__ = ["MultiScaleMemoryNet", "ScaleDistanceHeads", "UniformRetrievalWarning"]
+__all__ = ["MultiScaleMemoryNet", "RotationNet", "ScaleDistanceHeads", "UniformRetrievalWarning"]
 
 
 class UniformRetrievalWarning(UserWarning):
@@ -51,6 +51,8 @@ class MultiScaleMemoryNet(nn.Module):
     retrieval : {"soft", "nearest"}
         "soft" is Eq. (1); "nearest" returns the closest stored pattern
         (the k-means comparison of §4.4, Table 4(b)).
+    frozen_backbone : bool
+        Whether :meth:`freeze_backbone` fixed the backbone.
     """
 
     def __init__(self, backbone: ResNet, scales: Sequence[int], n_memory: Sequence[int],
@@ -64,6 +66,19 @@ class MultiScaleMemoryNet(nn.Module):
             HopfieldMemory(backbone.channels[s - 1], int(n), beta, n_steps, normalize)
             for s, n in zip(self.scales, n_memory, strict=True))
         self.retrieval = "soft"
+        self.frozen_backbone = False
+
+    def freeze_backbone(self) -> None:
+        """Fix the backbone, weights and batch-norm statistics: only the memories train."""
+        self.backbone.requires_grad_(False)
+        self.frozen_backbone = True
+        self.train(self.training)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if getattr(self, "frozen_backbone", False):
+            self.backbone.eval()
+        return self
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Raw tapped feature maps ``z^(s)``."""
@@ -117,6 +132,22 @@ class MultiScaleMemoryNet(nn.Module):
             q = mem.query_map(z)
             out.append((q, self._recollect(mem, q)))
         return out
+
+
+class RotationNet(nn.Module):
+    """A backbone and a linear head that tells which of four rotations a view shows.
+
+    Ours (``AnoMemDetector(rotation_pretrain=...)``): the globally pooled
+    output of the backbone's last stage, then ``Linear(C, 4)`` logits.
+    """
+
+    def __init__(self, backbone: ResNet):
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(backbone.channels[-1], 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
 
 
 class ScaleDistanceHeads(nn.Module):

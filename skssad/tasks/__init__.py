@@ -8,7 +8,7 @@ from .color import (
     rgb_to_lab,
     tint_rotation,
 )
-from .contrastive import ContrastiveTask, contrastive_view, rotation_shifted
+from .contrastive import ContrastiveTask, RotationTask, contrastive_view, rotation_shifted
 from .frames import (
     all_permutations,
     extract_segments,
@@ -29,5 +29,5 @@ __all__ = ["hsv_to_rgb", "lab_to_rgb", "partial_colorization", "rgb_to_hsv", "rg
            "GeometricTask", "all_geometric_views", "geometric_transform", "rotate90", "translate",
            "all_permutations", "extract_segments", "permutation_views", "segment_indices",
            "segment_span", "shuffle_frames", "unshuffle_frames",
-           "ContrastiveTask", "contrastive_view", "rotation_shifted", "PatchTiler",
+           "ContrastiveTask", "RotationTask", "contrastive_view", "rotation_shifted", "PatchTiler",
            "PuzzleTintScorer", "ReconstructionTask"]

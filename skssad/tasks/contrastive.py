@@ -11,7 +11,9 @@ strength 0.4 with probability 0.8, blur with probability 0.5 and sigma in
 (ours), and the noise (SimCLR has none; the paper lists it) is ours.
 
 :func:`rotation_shifted` gives the distribution-shifted negatives of our
-``negatives="rotation"`` option (CSI, Tack et al. 2020; Sohn et al. 2021).
+``negatives="rotation"`` option (CSI, Tack et al. 2020; Sohn et al. 2021);
+:class:`RotationTask` the rotation prediction of our ``rotation_pretrain``
+option (Gidaris et al. 2018).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["contrastive_view", "rotation_shifted", "ContrastiveTask"]
+from .geometric import N_ROTATIONS, rotate90
+
+__all__ = ["contrastive_view", "rotation_shifted", "ContrastiveTask", "RotationTask"]
 
 
 def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -182,3 +186,29 @@ class ContrastiveTask:
         targets = (torch.ones(len(x), device=x.device) if y is None
                    else y.to(device=x.device, dtype=torch.float32))
         return torch.cat(views), targets
+
+
+class RotationTask:
+    """Rotation prediction on lightly augmented views (Gidaris et al., ICLR 2018; ours for AnoMem).
+
+    ``task(x)`` returns ``(views, k)``: each image gets a random resized crop
+    of area ``crop_scale`` and aspect ratio ``aspect`` and, with ``flip``, a
+    random horizontal symmetry (no colour jitter, blur or noise: they made
+    the rotation of a photograph hard to tell at CPU scale), *then* a
+    rotation by ``k * 90°`` with ``k`` uniform in 0-3. Flipping after
+    rotating would mislabel the mirror image: ``flip(rot90(x)) =
+    rot270(flip(x))``. ``chance_loss`` is ``log 4``.
+    """
+
+    chance_loss = math.log(N_ROTATIONS)
+
+    def __init__(self, crop_scale=(0.6, 1.0), *, aspect=(3 / 4, 4 / 3), flip: bool = True):
+        self.crop_scale = tuple(crop_scale)
+        self.aspect = tuple(aspect)
+        self.flip = bool(flip)
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        k = torch.randint(N_ROTATIONS, (len(x),), device=x.device)
+        views = contrastive_view(x, crop_scale=self.crop_scale, aspect=self.aspect,
+                                 flip=self.flip, jitter=0.0, blur_p=0.0, noise_p=0.0)
+        return rotate90(views, k), k

@@ -286,3 +286,58 @@ def test_auto_epochs_follow_the_channels(digits, monkeypatch):
         assert det.max_epochs_ == epochs and len(det.net_.history) == epochs
     with pytest.raises(ValueError, match="max_epochs"):
         AnoMemDetector(**{**TINY, "max_epochs": "many"}).fit(gray)
+
+
+def test_rotation_pretrain_learns_then_freezes_the_backbone(digits):
+    # rotation_pretrain=k (ours): the backbone first learns to tell the quarter turn of a
+    # view (loss well under its chance level log 4), then Alg. 1 trains the memories alone
+    # on the fixed backbone: with the same seed, one or two epochs of Alg. 1 leave the
+    # backbone (weights and batch-norm statistics) identical while the patterns move.
+    images, labels = digits
+    X = images[:300][labels[:300] == 0]
+    params = {**TINY, "rotation_pretrain": 8, "memory_init": "data"}
+    one = AnoMemDetector(**{**params, "max_epochs": 1}).fit(X)
+    two = AnoMemDetector(**{**params, "max_epochs": 2}).fit(X)
+    health = two.training_health_["rotation"]
+    assert health["chance"] == pytest.approx(np.log(4))
+    assert health["loss"][-1] < 0.7 * np.log(4)
+    assert list(two.nets_) == ["rotation", "net"] and two.rotation_pretrain_ == 8
+    b1, b2 = (d.net_.module_.backbone.state_dict() for d in (one, two))
+    for key in b1:
+        torch.testing.assert_close(b1[key], b2[key], rtol=0, atol=0, msg=key)
+    p1, p2 = (d.net_.module_.memories[0].patterns for d in (one, two))
+    assert not torch.allclose(p1, p2)
+    # the memories' chance level is Eq. (7) with one constant recollection (beta = 0) on
+    # the fixed features; the trained memories end below it
+    net = two.training_health_["net"]
+    assert not net["at_chance"] and net["loss"][-1] < net["chance"]
+    # held-out digits: the 0s separate from the other digits
+    X_test, y_test = images[1000:1400], labels[1000:1400]
+    assert roc_auc_score(y_test == 0, two.score_samples(X_test)) > 0.9
+
+
+def test_auto_width_rotation_and_memory_init_follow_the_channels(digits, monkeypatch):
+    # width / rotation_pretrain / memory_init "auto" (the quick profile): a wider backbone
+    # pretrained on rotations with data-placed patterns on RGB, Alg. 1 as before on
+    # grayscale; a fit with "auto" is the fit with the resolved values.
+    assert AnoMemDetector._AUTO["width"] == {"rgb": 16, "grayscale": 8}
+    assert AnoMemDetector._AUTO["rotation_pretrain"] == {"rgb": 30, "grayscale": 0}
+    monkeypatch.setattr(AnoMemDetector, "_AUTO", {**AnoMemDetector._AUTO,
+                                                  "width": {"rgb": 6, "grayscale": 4},
+                                                  "rotation_pretrain": {"rgb": 2, "grayscale": 0}})
+    images, labels = digits
+    gray = images[:200][labels[:200] == 1]
+    rgb = np.stack([gray.reshape(-1, 8, 8)] * 3, -1)
+    params = {**TINY, "max_epochs": 1, "width": "auto", "rotation_pretrain": "auto",
+              "memory_init": "auto"}
+    for X, width, epochs, init in ((rgb, 6, 2, "data"), (gray, 4, 0, "random")):
+        det = AnoMemDetector(**params).fit(X)
+        assert (det.width_, det.rotation_pretrain_) == (width, epochs)
+        assert det.net_.module_.backbone.channels[0] == width
+        assert ("rotation" in det.nets_) == bool(epochs)
+        same = AnoMemDetector(**{**params, "width": width, "rotation_pretrain": epochs,
+                                 "memory_init": init}).fit(X)
+        np.testing.assert_array_equal(det.score_samples(X[:20]), same.score_samples(X[:20]))
+    for name in ("width", "rotation_pretrain", "memory_init"):
+        with pytest.raises(ValueError, match=name):
+            AnoMemDetector(**{**TINY, name: "wide"}).fit(gray)

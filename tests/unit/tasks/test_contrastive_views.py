@@ -1,9 +1,11 @@
 """Batched SimCLR views (anomem-contrasted-memory.txt §4.2)."""
 
+import math
+
 import pytest
 import torch
 
-from skssad.tasks import ContrastiveTask, contrastive_view
+from skssad.tasks import ContrastiveTask, RotationTask, contrastive_view
 from skssad.tasks.contrastive import rotation_shifted
 
 
@@ -96,3 +98,32 @@ def test_task_returns_stacked_branches_and_labels():
     torch.testing.assert_close(targets, y.float())
     with pytest.raises(ValueError, match="negatives"):
         ContrastiveTask(negatives="jigsaw")
+
+
+def test_rotation_task_labels_the_quarter_turn_of_each_view():
+    # RotationTask (ours, AnoMem's rotation_pretrain): with the crop and flip switched off
+    # each view is its image turned by k * 90 degrees, k the returned label, all four drawn.
+    torch.manual_seed(0)
+    x = torch.rand(64, 3, 8, 8)
+    views, k = RotationTask(crop_scale=(1.0, 1.0), aspect=(1.0, 1.0), flip=False)(x)
+    assert views.shape == x.shape and k.shape == (64,) and set(k.tolist()) == {0, 1, 2, 3}
+    for i in range(len(x)):
+        torch.testing.assert_close(views[i], torch.rot90(x[i], int(k[i]), dims=(-2, -1)),
+                                   atol=1e-3, rtol=0)
+    assert RotationTask.chance_loss == pytest.approx(math.log(4))
+
+
+def test_rotation_task_flips_before_it_rotates():
+    # flip(rot90(x)) = rot270(flip(x)): flipping after the turn would give a mirrored
+    # image the wrong label, so each view must be rot90^k of x or of its mirror.
+    torch.manual_seed(1)
+    x = torch.rand(64, 1, 8, 8)
+    views, k = RotationTask(crop_scale=(1.0, 1.0), aspect=(1.0, 1.0), flip=True)(x)
+    mirrored = 0
+    for i in range(len(x)):
+        back = torch.rot90(views[i], -int(k[i]), dims=(-2, -1))
+        plain = torch.allclose(back, x[i], atol=1e-3)
+        mirror = torch.allclose(back, x[i].flip(-1), atol=1e-3)
+        assert plain or mirror
+        mirrored += mirror
+    assert 0 < mirrored < len(x)
