@@ -1,6 +1,6 @@
 """Torch modules used by the detectors."""
 
-from .anomem import MultiScaleMemoryNet, ScaleDistanceHeads
+from .anomem import MultiScaleMemoryNet, RotationNet, ScaleDistanceHeads
 from .autoencoder import (
     Critic,
     DistillationStudent,
@@ -36,5 +36,6 @@ __all__ = [
     "hopfield_retrieve",
     "ResNet",
     "MultiScaleMemoryNet",
+    "RotationNet",
     "ScaleDistanceHeads",
 ]
