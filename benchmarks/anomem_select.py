@@ -7,6 +7,8 @@ used for training, disjoint from ``test/``). Each fit is scored four ways
 without refitting (deviation l2 / cosine x scale weights paper / uniform),
 and the memory's health is recorded (median effective slots per normal
 training query, nearest-prototype AUROC on the validation images).
+``--eval test`` scores every image of the test folders instead, to report a
+setting once it is chosen.
 
 Usage (2-core CPU, one thread)::
 
@@ -107,6 +109,9 @@ def main(argv=None) -> None:
     p.add_argument("--max-train", type=int, default=1000)
     p.add_argument("--n-val", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval", choices=["validation", "test"], default="validation",
+                   help="score the validation draw (selection) or every image of the test "
+                        "folders (reporting, once the settings are chosen)")
     p.add_argument("--out", default="benchmarks/results/anomem_select_cifar10-dev")
     a = p.parse_args(argv)
     report.use_omp_threads()
@@ -114,7 +119,7 @@ def main(argv=None) -> None:
     names = list(data.info["classes"])
     Xtr, ytr = data.X_train, data.y_train
     first, val = _split(ytr, a.n_val)
-    Xv, yv = Xtr[val], ytr[val]
+    Xv, yv = (Xtr[val], ytr[val]) if a.eval == "validation" else (data.X_test, data.y_test)
     out = report.RESULTS.parent.parent / a.out if not a.out.startswith("/") else a.out
     csv = pd.read_csv(f"{out}.csv") if a.out and pd.io.common.file_exists(f"{out}.csv") else None
     # resume: earlier rows keep their own command / git / date (run_* columns)
@@ -133,9 +138,11 @@ def main(argv=None) -> None:
         rep = report.Report("AnoMem quick-profile selection on cifar10-dev train folders",
                             seed="per row (detector_seed)", profile="quick", data=data, notes=[
             f"train: the first {a.max_train} train images of the normal class (unless the "
-            "variant says n2000); validation: a seed-0 draw of "
-            f"{a.n_val} images per class from the last 1,000 train images of each of the 7 "
-            "classes (disjoint from training; test/ untouched).",
+            "variant says n2000); " + (
+                f"validation: a seed-0 draw of {a.n_val} images per class from the last 1,000 "
+                "train images of each of the 7 classes (disjoint from training; test/ "
+                "untouched)." if a.eval == "validation" else
+                "scored: every image of the test folders (--eval test)."),
             "auroc_profile: score_samples as fitted; auroc_{l2,cosine}_{paper,uniform}: the "
             "same fit re-scored with that deviation and scale weights; _s3/_s4 one scale.",
             "prototype_auroc: AUROC of minus the mean distance to the nearest stored "
