@@ -407,16 +407,8 @@ weight_decay, callbacks, verbose, device, random_state
         module = MultiScaleMemoryNet(backbone, scales, self.n_memory, self.beta,
                                      self.n_retrieval_steps, self.normalize,
                                      grid=self.feature_grid)
-        if self.rotation_pretrain_ and self.memory_warmup:
-            raise ValueError("rotation_pretrain trains the memories alone on the frozen "
-                             "backbone, so there is no SimCLR warm-up: memory_warmup must be "
-                             f"0, got {self.memory_warmup}.")
         if self.rotation_pretrain_:
-            # Ours: features from rotation prediction, then the memories alone (docstring).
-            self._make_net("rotation", RotationNet(backbone), torch.nn.CrossEntropyLoss(),
-                           RotationTask(flip=self.flip_),
-                           max_epochs=self.rotation_pretrain_).fit(X_normal, None)
-            module.freeze_backbone()
+            self._pretrain_rotation(module, X_normal)
         if self._resolved("memory_init") == "data":
             self._patterns_from_data(module.to(X.device), X_normal)
         use_memory = self.memory == "hopfield"
@@ -442,6 +434,18 @@ weight_decay, callbacks, verbose, device, random_state
         self.net_ = self._make_net("net", module, criterion, task, callbacks=callbacks, **extra)
         self.net_.fit(X, torch.from_numpy(y01).to(X.device))
         self._y01 = y01
+
+    def _pretrain_rotation(self, module, X_normal):
+        """Ours: the backbone learns rotation prediction, then is frozen (see the docstring)."""
+        if self.memory_warmup:
+            raise ValueError("rotation_pretrain trains the memories alone on the frozen "
+                             "backbone, so there is no SimCLR warm-up: memory_warmup must be "
+                             f"0, got {self.memory_warmup}.")
+        net = self._make_net("rotation", RotationNet(module.backbone),
+                             torch.nn.CrossEntropyLoss(), RotationTask(flip=self.flip_),
+                             max_epochs=self.rotation_pretrain_)
+        net.fit(X_normal, None)
+        module.freeze_backbone()
 
     def _patterns_from_data(self, module, X_normal):
         """Patterns on query vectors of 256 random normal training images (ours)."""

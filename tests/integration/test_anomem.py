@@ -341,3 +341,16 @@ def test_auto_width_rotation_and_memory_init_follow_the_channels(digits, monkeyp
     for name in ("width", "rotation_pretrain", "memory_init"):
         with pytest.raises(ValueError, match=name):
             AnoMemDetector(**{**TINY, name: "wide"}).fit(gray)
+
+
+def test_rotation_pretrain_with_kmeans_places_centroids_on_the_frozen_features(digits):
+    # Table 4(b) in this setting: nothing trains after the rotation stage, the centroids
+    # are k-means of the frozen features and the recollection is the closest one.
+    images, labels = digits
+    X = images[:300][labels[:300] == 0]
+    det = AnoMemDetector(**{**TINY, "rotation_pretrain": 2, "memory": "kmeans"}).fit(X)
+    assert len(det.net_.history) == 0 and det.net_.module_.retrieval == "nearest"
+    assert det.net_.module_.frozen_backbone
+    assert np.isfinite(det.score_samples(images[1000:1010])).all()
+    with pytest.raises(ValueError, match="memory_warmup must be 0"):
+        AnoMemDetector(**{**TINY, "rotation_pretrain": 2, "memory_warmup": 1}).fit(X)
