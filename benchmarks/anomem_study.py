@@ -169,6 +169,8 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", type=int, nargs="*", default=[0])
     p.add_argument("--draws", type=int, default=2)
     p.add_argument("--gammas", type=float, nargs="*", default=[0.0, 0.01, 0.05, 0.10])
+    p.add_argument("--out", default=None,
+                   help="stem under benchmarks/results (default: anomem_<part>[_<dataset>])")
     a = p.parse_args(argv)
     report.use_omp_threads()
     _, harness = report.make("anomem", a.profile)
@@ -252,6 +254,7 @@ def main(argv=None) -> None:
         rep.table("summary", report.summarize(df, by=by), csv=False)
         stem = f"anomem_{a.part}" + ("_cifar10-dev" if dataset == "cifar10-dev" else "")
     rep.note(f"wall time {time.time() - t0:.0f} s")
+    stem = a.out or stem
     rep.write(report.RESULTS / stem)
     print((report.RESULTS / f"{stem}.md").read_text())
 
