@@ -45,7 +45,7 @@ from torch import nn
 
 from benchmarks import _report as report
 from benchmarks.anomem_select import LEGACY, _split
-from skssad.tasks.contrastive import contrastive_view
+from skssad.tasks import contrastive_view, rotate90
 
 CLASSES = ["cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -66,8 +66,7 @@ def train_rotation(det, X, epochs: int, seed: int) -> float:
         for i in range(steps):
             xb = x_all[perm[i * 64:(i + 1) * 64]]
             k = torch.randint(0, 4, (len(xb),))
-            rot = torch.stack([torch.rot90(x, int(r), dims=(-2, -1))
-                               for x, r in zip(xb, k, strict=True)])
+            rot = rotate90(xb, k)
             view = contrastive_view(rot, crop_scale=(0.6, 1.0), jitter=0.0, blur_p=0.0,
                                     noise_p=0.0)
             loss = F.cross_entropy(head(net(view)), k)

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..tasks.geometric import N_ROTATIONS
 from .hopfield import HopfieldMemory
 from .resnet import ResNet
 
@@ -144,7 +145,7 @@ class RotationNet(nn.Module):
     def __init__(self, backbone: ResNet):
         super().__init__()
         self.backbone = backbone
-        self.head = nn.Linear(backbone.channels[-1], 4)
+        self.head = nn.Linear(backbone.channels[-1], N_ROTATIONS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))

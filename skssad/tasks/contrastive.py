@@ -123,12 +123,7 @@ def rotation_shifted(x: torch.Tensor) -> torch.Tensor:
     """
     if x.shape[-1] != x.shape[-2]:
         raise ValueError(f"rotation_shifted needs square images, got {tuple(x.shape[-2:])}.")
-    k = torch.randint(1, 4, (len(x),), device=x.device)
-    out = x.clone()
-    for r in (1, 2, 3):  # three batched rotations, not a loop over samples
-        m = k == r
-        out[m] = torch.rot90(x[m], r, dims=(-2, -1))
-    return out
+    return rotate90(x, torch.randint(1, N_ROTATIONS, (len(x),), device=x.device))
 
 
 class ContrastiveTask:
