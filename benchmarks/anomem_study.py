@@ -34,6 +34,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from benchmarks import _report as report
+from benchmarks.anomem_select import LEGACY
 from skssad.benchmark import max_train_for
 
 #: --part memory: variant name -> overrides of the quick profile
@@ -89,7 +90,8 @@ def _memory_study(a, Xtr, ytr, Xte, yte, variants):
         for name, kw in variants.items():
             for seed in a.seeds:
                 t0 = time.time()
-                det, _ = report.make("anomem", a.profile, random_state=seed, **kw)
+                # the variants are of the former RGB setting (on grayscale LEGACY is "auto")
+                det, _ = report.make("anomem", a.profile, random_state=seed, **{**LEGACY, **kw})
                 det.fit(X)
                 fit_s = time.time() - t0
                 auroc = roc_auc_score(normal, det.score_samples(Xte))
@@ -112,11 +114,18 @@ def _memory_study(a, Xtr, ytr, Xte, yte, variants):
 
 
 #: --part linear (Table 4(a)): variant name -> overrides of the quick profile
+#: (the rows of the former RGB setting keep it through LEGACY: width 8, Alg. 1 from scratch)
 LINEAR_VARIANTS = {
-    "untrained network": dict(max_epochs=1, lr=1e-12),
-    "contrastive, no memory (SimCLR)": dict(memory="kmeans"),
-    "contrastive with memory (Alg. 1)": {},
-    "memory after a 5-epoch warm-up (ours)": dict(memory_warmup=5),
+    "untrained network": dict(LEGACY, max_epochs=1, lr=1e-12),
+    "contrastive, no memory (SimCLR)": dict(LEGACY, memory="kmeans"),
+    "contrastive with memory (Alg. 1)": dict(LEGACY),
+    "memory after a 5-epoch warm-up (ours)": dict(LEGACY, memory_warmup=5),
+    # stop 34: the quick profile's RGB setting (width 16, 30 rotation epochs, frozen)
+    "untrained network, width 16": dict(width=16, rotation_pretrain=0, max_epochs=1,
+                                        lr=1e-12),
+    "contrastive with memory (Alg. 1), width 16": dict(width=16, rotation_pretrain=0,
+                                                       memory_init="random"),
+    "rotation-pretrained, frozen; Alg. 1 on the memories (quick, ours)": {},
 }
 
 
@@ -139,6 +148,8 @@ def _linear_study(a, Xtr, ytr, Xte, yte):
     rows = [dict(variant="raw pixels", seed=0,
                  accuracy_s3=probe(_pixels(Xtr, est.input_size), _pixels(Xte, est.input_size)))]
     for name, kw in LINEAR_VARIANTS.items():
+        if a.variants and name not in a.variants:
+            continue
         for seed in a.seeds:
             t0 = time.time()
             det, _ = report.make("anomem", a.profile, random_state=seed, **kw)

@@ -146,17 +146,24 @@ class AnoMemDetector(BaseDetector):
         warm-up did not help the detector there (validation AUROC 0.559
         against 0.625 without it, docs/detectors/anomem.rst); it is kept
         for the ablation.
-    feature_grid : sequence of int or None, default=None
+    feature_grid : sequence of int, None or "auto", default=None
         Per scale, the side each tapped feature map is average-pooled to
         before the memory, the loss and the scores (None: the backbone's own
         resolution, 8x8 and 4x4 at 32 px with our CIFAR-style stem). The
         paper's ResNet-50 (§4.2) with an ImageNet stem would give 2x2 after
         stage 3 and 1x1 after stage 4 at 32 px, where the contrast of Eq. (7)
         at scale 4 is SimCLR's image-level one; the paper does not say which
-        stem it uses, so ``(2, 1)`` is offered as that reading (ours). At CPU
-        scale it did not help: cifar10-dev validation (cat / ship / truck,
-        seeds 0-2) 0.612 against 0.614, with the loss at chance, and
-        ``(4, 2)`` 0.553 (seeds 0 1; docs/detectors/anomem.rst).
+        stem it uses, so ``(2, 1)`` is offered as that reading (ours). With
+        Alg. 1 training the backbone it did not help at CPU scale
+        (cifar10-dev validation, cat / ship / truck, seeds 0-2: 0.612 against
+        0.614, the loss at chance; ``(4, 2)`` 0.553). On the frozen
+        rotation-pretrained backbone it does: the memories then hold
+        prototypes of whole images at scale 4 (cifar10-dev validation, seven
+        classes, the same backbones: 0.741 against 0.707;
+        benchmarks/results/anomem_curve_cifar10-dev_rot). "auto" (the
+        ``quick`` profile) is ``2 ** (4 - s)`` per tapped stage ``s`` on RGB
+        (``(2, 1)`` for stages 3 and 4) and None on grayscale input;
+        resolved in ``feature_grid_``.
     depth : int, default=18
         ResNet depth (10, 18, 34, 50).
     width : int or "auto", default=64
@@ -221,6 +228,9 @@ weight_decay, callbacks, verbose, device, random_state
         Whether the views were flipped (``flip``, "auto" resolved).
     width_ : int
         Channels of the first ResNet stage (``width``, "auto" resolved).
+    feature_grid_ : tuple of int or None
+        The side each tapped map is pooled to (``feature_grid``, "auto"
+        resolved).
     rotation_pretrain_ : int
         Epochs of rotation prediction before Alg. 1 (``rotation_pretrain``,
         "auto" resolved); with ``k > 0`` the rotation net is ``nets_["rotation"]``
@@ -285,7 +295,7 @@ weight_decay, callbacks, verbose, device, random_state
         "negatives": [StrOptions({"rotation"}), None],
         "memory_init": [StrOptions({"random", "data", "auto"})],
         "rotation_pretrain": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
-        "feature_grid": ["array-like", None],
+        "feature_grid": ["array-like", None, StrOptions({"auto"})],
         "memory_warmup": [Interval(Integral, 0, None, closed="left")],
         "depth": [Interval(Integral, 10, 50, closed="both")],
         "width": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -365,7 +375,7 @@ weight_decay, callbacks, verbose, device, random_state
         names = ["n_memory", "sampling_ratio"]
         if not isinstance(self.scale_weights, str):
             names.append("scale_weights")
-        if self.feature_grid is not None:
+        if self.feature_grid is not None and not isinstance(self.feature_grid, str):
             names.append("feature_grid")
             if any(int(g) < 1 for g in self.feature_grid):
                 raise ValueError(f"feature_grid entries must be sides >= 1, got "
@@ -402,11 +412,12 @@ weight_decay, callbacks, verbose, device, random_state
         self.width_ = int(self._resolved("width"))
         self.flip_ = bool(self._resolved("flip"))
         self.rotation_pretrain_ = int(self._resolved("rotation_pretrain"))
+        self.feature_grid_ = self._resolved_grid(scales)
         backbone = ResNet(X.shape[1], int(self.depth), self.width_,
                           preprocess=Standardize(*self._channel_stats(X_normal)))
         module = MultiScaleMemoryNet(backbone, scales, self.n_memory, self.beta,
                                      self.n_retrieval_steps, self.normalize,
-                                     grid=self.feature_grid)
+                                     grid=self.feature_grid_)
         if self.rotation_pretrain_:
             self._pretrain_rotation(module, X_normal)
         if self._resolved("memory_init") == "data":
@@ -452,6 +463,14 @@ weight_decay, callbacks, verbose, device, random_state
         sample = torch.randperm(len(X_normal), device=X_normal.device)[:256]
         module.init_patterns_from(self._prepare(X_normal[sample]))
 
+    def _resolved_grid(self, scales) -> tuple[int, ...] | None:
+        """``feature_grid`` with "auto" resolved: on RGB the sides a ResNet-50 with an
+        ImageNet stem gives at 32 px (§4.2; 2 ** (4 - s): 2x2 at stage 3, 1x1 at stage 4),
+        on grayscale None (the backbone's own maps)."""
+        if not isinstance(self.feature_grid, str):
+            return None if self.feature_grid is None else tuple(int(g) for g in self.feature_grid)
+        return tuple(2 ** (4 - s) for s in scales) if self._rgb_input else None
+
     @staticmethod
     def _normal_store(X, y01):
         """The normal rows of the raw store (no copy when every row is normal)."""
@@ -467,7 +486,7 @@ weight_decay, callbacks, verbose, device, random_state
         b = min(int(self.batch_size), 10**9)
         n_keys = 2 * b - 1 + (b if task.n_branches == 3 else 0)
         scales, _ = self._check_scale_params()
-        grid = self.feature_grid or [side] * len(scales)
+        grid = self.feature_grid_ or [side] * len(scales)
         ks = [max(int(min(max(side // 2 ** (s - 1), 1), g) ** 2 * r), 1)
               for s, r, g in zip(scales, self.sampling_ratio, grid, strict=True)]
         weighted = sum(w * k for w, k in zip(self.scale_weights_, ks, strict=True))

@@ -316,7 +316,7 @@ def test_rotation_pretrain_learns_then_freezes_the_backbone(digits):
     assert roc_auc_score(y_test == 0, two.score_samples(X_test)) > 0.9
 
 
-def test_auto_width_rotation_and_memory_init_follow_the_channels(digits, monkeypatch):
+def test_auto_width_rotation_memory_init_and_grid_follow_the_channels(digits, monkeypatch):
     # width / rotation_pretrain / memory_init "auto" (the quick profile): a wider backbone
     # pretrained on rotations with data-placed patterns on RGB, Alg. 1 as before on
     # grayscale; a fit with "auto" is the fit with the resolved values.
@@ -329,16 +329,26 @@ def test_auto_width_rotation_and_memory_init_follow_the_channels(digits, monkeyp
     gray = images[:200][labels[:200] == 1]
     rgb = np.stack([gray.reshape(-1, 8, 8)] * 3, -1)
     params = {**TINY, "max_epochs": 1, "width": "auto", "rotation_pretrain": "auto",
-              "memory_init": "auto"}
-    for X, width, epochs, init in ((rgb, 6, 2, "data"), (gray, 4, 0, "random")):
+              "memory_init": "auto", "feature_grid": "auto"}
+    # feature_grid "auto": on RGB the paper's ResNet-50 sides at 32 px (§4.2), 2x2 after
+    # stage 3 and 1x1 after stage 4; on grayscale the backbone's own maps (4x4, 2x2 here)
+    for X, width, epochs, init, grid, sides in (
+            (rgb, 6, 2, "data", (2, 1), [(2, 2), (1, 1)]),
+            (gray, 4, 0, "random", None, [(4, 4), (2, 2)])):
         det = AnoMemDetector(**params).fit(X)
-        assert (det.width_, det.rotation_pretrain_) == (width, epochs)
+        assert (det.width_, det.rotation_pretrain_, det.feature_grid_) == (width, epochs, grid)
         assert det.net_.module_.backbone.channels[0] == width
         assert ("rotation" in det.nets_) == bool(epochs)
+        x = det._as_tensor(X[:2], reset=False)
+        assert [tuple(q.shape[2:]) for q, _ in det.net_.module_(x)] == sides
         same = AnoMemDetector(**{**params, "width": width, "rotation_pretrain": epochs,
-                                 "memory_init": init}).fit(X)
+                                 "memory_init": init, "feature_grid": grid}).fit(X)
         np.testing.assert_array_equal(det.score_samples(X[:20]), same.score_samples(X[:20]))
-    for name in ("width", "rotation_pretrain", "memory_init"):
+    # one entry per scale, whatever scales are tapped
+    last = AnoMemDetector(**{**params, "scales": (4,), "n_memory": (8,),
+                             "sampling_ratio": (1.0,)}).fit(rgb)
+    assert last.feature_grid_ == (1,)
+    for name in ("width", "rotation_pretrain", "memory_init", "feature_grid"):
         with pytest.raises(ValueError, match=name):
             AnoMemDetector(**{**TINY, name: "wide"}).fit(gray)
 
