@@ -35,6 +35,7 @@ from sklearn.metrics import roc_auc_score
 
 from benchmarks import _report as report
 from benchmarks.anomem_select import LEGACY
+from skssad._layouts import images_to_nchw
 from skssad.benchmark import max_train_for
 
 #: --part memory: variant name -> overrides of the quick profile
@@ -75,11 +76,19 @@ def _pixels(X, size):
     return t.flatten(1).numpy()
 
 
+def _input_side(est, X) -> int:
+    """The side ``est`` resizes ``X`` to, "auto" resolved on the images' channels as fit does."""
+    if est.input_size != "auto":
+        return est.input_size or X.shape[1]
+    channels = images_to_nchw(np.asarray(X[:1]), None).shape[1]
+    return est._AUTO["input_size"]["rgb" if channels == 3 else "grayscale"]
+
+
 def _memory_study(a, Xtr, ytr, Xte, yte, variants):
     te = _stratified(yte, a.max_test)
     Xte, yte = Xte[te], yte[te]
     est, _ = report.make("anomem", a.profile)
-    size = est.input_size or Xtr.shape[1]
+    size = _input_side(est, Xtr)
     rows = []
     for c in a.classes:
         pool = np.where(ytr == c)[0]
@@ -145,8 +154,9 @@ def _linear_study(a, Xtr, ytr, Xte, yte):
         return float(clf.fit(f_tr, ytr).score(f_te, yte))
 
     est, _ = report.make("anomem", a.profile)
+    size = _input_side(est, Xtr)
     rows = [dict(variant="raw pixels", seed=0,
-                 accuracy_s3=probe(_pixels(Xtr, est.input_size), _pixels(Xte, est.input_size)))]
+                 accuracy_s3=probe(_pixels(Xtr, size), _pixels(Xte, size)))]
     for name, kw in LINEAR_VARIANTS.items():
         if a.variants and name not in a.variants:
             continue
