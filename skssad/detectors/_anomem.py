@@ -161,9 +161,10 @@ class AnoMemDetector(BaseDetector):
         prototypes of whole images at scale 4 (cifar10-dev validation, seven
         classes, the same backbones: 0.741 against 0.707;
         benchmarks/results/anomem_curve_cifar10-dev_rot). "auto" (the
-        ``quick`` profile) is ``2 ** (4 - s)`` per tapped stage ``s`` on RGB
-        (``(2, 1)`` for stages 3 and 4) and None on grayscale input;
-        resolved in ``feature_grid_``.
+        ``quick`` profile) is, on RGB, that ResNet-50's side at the input
+        size (``side / 2 ** (s + 1)`` at stage ``s``: ``(2, 1)`` for stages
+        3 and 4 at 32 px), and None on grayscale input; resolved in
+        ``feature_grid_``.
     depth : int, default=18
         ResNet depth (10, 18, 34, 50).
     width : int or "auto", default=64
@@ -412,7 +413,7 @@ weight_decay, callbacks, verbose, device, random_state
         self.width_ = int(self._resolved("width"))
         self.flip_ = bool(self._resolved("flip"))
         self.rotation_pretrain_ = int(self._resolved("rotation_pretrain"))
-        self.feature_grid_ = self._resolved_grid(scales)
+        self.feature_grid_ = self._resolved_grid(scales, self._prepared_shape(X)[-1])
         backbone = ResNet(X.shape[1], int(self.depth), self.width_,
                           preprocess=Standardize(*self._channel_stats(X_normal)))
         module = MultiScaleMemoryNet(backbone, scales, self.n_memory, self.beta,
@@ -463,13 +464,13 @@ weight_decay, callbacks, verbose, device, random_state
         sample = torch.randperm(len(X_normal), device=X_normal.device)[:256]
         module.init_patterns_from(self._prepare(X_normal[sample]))
 
-    def _resolved_grid(self, scales) -> tuple[int, ...] | None:
+    def _resolved_grid(self, scales, side: int) -> tuple[int, ...] | None:
         """``feature_grid`` with "auto" resolved: on RGB the sides a ResNet-50 with an
-        ImageNet stem gives at 32 px (§4.2; 2 ** (4 - s): 2x2 at stage 3, 1x1 at stage 4),
-        on grayscale None (the backbone's own maps)."""
+        ImageNet stem (stride 4, then 2 per stage) gives at input ``side`` (§4.2; at 32 px
+        2x2 after stage 3 and 1x1 after stage 4), on grayscale None (the backbone's own)."""
         if not isinstance(self.feature_grid, str):
             return None if self.feature_grid is None else tuple(int(g) for g in self.feature_grid)
-        return tuple(2 ** (4 - s) for s in scales) if self._rgb_input else None
+        return tuple(max(side >> (s + 1), 1) for s in scales) if self._rgb_input else None
 
     @staticmethod
     def _normal_store(X, y01):

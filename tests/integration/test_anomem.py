@@ -330,10 +330,10 @@ def test_auto_width_rotation_memory_init_and_grid_follow_the_channels(digits, mo
     rgb = np.stack([gray.reshape(-1, 8, 8)] * 3, -1)
     params = {**TINY, "max_epochs": 1, "width": "auto", "rotation_pretrain": "auto",
               "memory_init": "auto", "feature_grid": "auto"}
-    # feature_grid "auto": on RGB the paper's ResNet-50 sides at 32 px (§4.2), 2x2 after
-    # stage 3 and 1x1 after stage 4; on grayscale the backbone's own maps (4x4, 2x2 here)
+    # feature_grid "auto": on RGB the sides of the paper's ResNet-50 (§4.2) at the input
+    # size (16 px here: 1x1 after stages 3 and 4); on grayscale the backbone's own maps
     for X, width, epochs, init, grid, sides in (
-            (rgb, 6, 2, "data", (2, 1), [(2, 2), (1, 1)]),
+            (rgb, 6, 2, "data", (1, 1), [(1, 1), (1, 1)]),
             (gray, 4, 0, "random", None, [(4, 4), (2, 2)])):
         det = AnoMemDetector(**params).fit(X)
         assert (det.width_, det.rotation_pretrain_, det.feature_grid_) == (width, epochs, grid)
@@ -344,10 +344,11 @@ def test_auto_width_rotation_memory_init_and_grid_follow_the_channels(digits, mo
         same = AnoMemDetector(**{**params, "width": width, "rotation_pretrain": epochs,
                                  "memory_init": init, "feature_grid": grid}).fit(X)
         np.testing.assert_array_equal(det.score_samples(X[:20]), same.score_samples(X[:20]))
-    # one entry per scale, whatever scales are tapped
-    last = AnoMemDetector(**{**params, "scales": (4,), "n_memory": (8,),
-                             "sampling_ratio": (1.0,)}).fit(rgb)
-    assert last.feature_grid_ == (1,)
+    # at 32 px 2x2 after stage 3 and 1x1 after stage 4, one entry per tapped scale
+    at32 = {**params, "input_size": 32, "rotation_pretrain": 0}
+    assert AnoMemDetector(**at32).fit(rgb).feature_grid_ == (2, 1)
+    assert AnoMemDetector(**{**at32, "scales": (2, 4), "n_memory": (8, 4)}).fit(
+        rgb).feature_grid_ == (4, 1)
     for name in ("width", "rotation_pretrain", "memory_init", "feature_grid"):
         with pytest.raises(ValueError, match=name):
             AnoMemDetector(**{**TINY, name: "wide"}).fit(gray)
