@@ -86,6 +86,10 @@ VARIANTS = {
     **{f"in32 w16 e10 flip rot30 grid{g}{h}": dict(
         input_size=32, flip=True, width=16, rotation_pretrain=30, memory_init="data",
         feature_grid=(g, h)) for g, h in [(2, 1), (4, 2)]},
+    # the stop-34 quick (pooled maps) with twice the rotation epochs: five fits in budget?
+    "in32 w16 e10 flip rot60 grid21": dict(input_size=32, flip=True, width=16,
+                                           rotation_pretrain=60, memory_init="data",
+                                           feature_grid=(2, 1)),
 }
 
 
