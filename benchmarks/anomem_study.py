@@ -35,8 +35,7 @@ from sklearn.metrics import roc_auc_score
 
 from benchmarks import _report as report
 from benchmarks.anomem_select import LEGACY
-from skssad._layouts import images_to_nchw
-from skssad.benchmark import max_train_for
+from skssad.benchmark import max_train_for, modality
 
 #: --part memory: variant name -> overrides of the quick profile
 MEMORY_VARIANTS = {
@@ -80,8 +79,7 @@ def _input_side(est, X) -> int:
     """The side ``est`` resizes ``X`` to, "auto" resolved on the images' channels as fit does."""
     if est.input_size != "auto":
         return est.input_size or X.shape[1]
-    channels = images_to_nchw(np.asarray(X[:1]), None).shape[1]
-    return est._AUTO["input_size"]["rgb" if channels == 3 else "grayscale"]
+    return est._AUTO["input_size"][modality(X)]
 
 
 def _memory_study(a, Xtr, ytr, Xte, yte, variants):

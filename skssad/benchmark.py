@@ -195,10 +195,15 @@ def max_train_for(max_train, X):
     """
     if not isinstance(max_train, dict):
         return max_train
+    return max_train[modality(X)]
+
+
+def modality(X) -> str:
+    """``"rgb"`` for three-channel images, else ``"grayscale"``: the key of a per-modality
+    setting (``max_train`` caps, a detector's ``"auto"`` parameters)."""
     from ._layouts import images_to_nchw
 
-    channels = images_to_nchw(np.asarray(X[:1]), None).shape[1]
-    return max_train["rgb" if channels == 3 else "grayscale"]
+    return "rgb" if images_to_nchw(np.asarray(X[:1]), None).shape[1] == 3 else "grayscale"
 
 
 def _run_tasks(estimator, X_train, y_train, X_test, y_test, tasks, *, max_train, max_test,

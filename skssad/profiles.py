@@ -185,10 +185,11 @@ REGISTRY["anomem"] = {
     # Stop 34: on the frozen backbone the tapped maps pooled to the paper's ResNet-50 sides
     # at 32 px (feature_grid "auto": 2x2 / 1x1 on RGB, grayscale unchanged), the same
     # validation and backbones: 0.741 against 0.707, nearest prototype at scale 4 0.731
-    # against 0.699 (anomem_curve_cifar10-dev_rot, variant "... rot30 grid21"); more
-    # rotation epochs, width or images did not pay for their time there. Test
+    # against 0.699 (anomem_curve_cifar10-dev_rot, variant "... rot30 grid21"). Test
     # (cifar10_dev_anomem_grid21_ensemble5): 0.759 against 0.747; five fits of one class 290 s
-    # with the machine to itself (two threads).
+    # with the machine to itself (two threads). Same curve: width 32 does not pay for its
+    # time; 60 rotation epochs with pooled maps 0.767 on the validation, five fits 494.7 s
+    # alone, not yet on the test folders (the next candidate).
     "quick": dict(depth=10, width="auto", scales=(3, 4), n_memory=(64, 32), input_size="auto",
                   normalize="scaled", crop_scale=(0.3, 1.0), flip="auto", negatives="rotation",
                   max_epochs="auto", rotation_pretrain="auto", memory_init="auto",
